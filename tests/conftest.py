@@ -1,0 +1,31 @@
+"""Make the checkout importable as ``ansible_collections.kubescale.calico``.
+
+Ansible resolves collection code only under an ``ansible_collections/<ns>/<name>`` path, so the
+tests link the checkout into ``.lab/collections`` (the same link ``make link`` creates) and put
+that on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+COLLECTIONS = REPO / ".lab" / "collections"
+
+
+def _link_collection() -> None:
+    link = COLLECTIONS / "ansible_collections" / "kubescale" / "calico"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if not link.exists():
+        try:
+            link.symlink_to(REPO, target_is_directory=True)
+        except FileExistsError:  # another worker linked it first
+            pass
+    if str(COLLECTIONS) not in sys.path:
+        sys.path.insert(0, str(COLLECTIONS))
+    os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", f"{COLLECTIONS}:{Path.home()}/.ansible/collections")
+
+
+_link_collection()
