@@ -1,0 +1,742 @@
+"""BGP topology planner: full mesh or route reflectors, chosen from the inventory.
+
+Pure code, no I/O. ``plan_topology(groups, hostvars, settings)`` returns a plain,
+JSON-serialisable dict that explains itself (mode, reason, warnings, statistics) and carries the
+Calico v3 objects (BGPConfiguration, Nodes, BGPPeers) that ``bgp_topology`` applies.
+
+How reflectors are chosen (docs/topology.md has the long form):
+
+* the Calico nodes are the hosts of the node groups master, management, proxy, worker (plus, for
+  in-cluster reflectors, the ``route_reflectors`` group);
+* the number of reflector clusters K is the smallest that keeps every reflector at or under
+  ``rr_capacity`` clients; each cluster has ``rr_per_client`` reflectors sharing one cluster ID
+  (``rr_cluster_id_base`` + cluster index) and every client peers with all reflectors of its cluster;
+* candidates are the ``route_reflectors`` group if it has hosts, else ``rr_candidate_groups``
+  (default management, then master: few, long-lived hosts that are not scaled with the workload);
+* clusters are filled one after another; each slot takes, among free candidates, one in a zone and
+  rack the cluster does not use yet, from the failure domain with most free candidates, ties broken
+  by rendezvous hashing of (cluster ID, host name). Cluster k's reflectors therefore never depend on
+  workers nor on clusters after k: adding a worker never moves a reflector nor its cluster ID;
+* clients are assigned rack by rack (host by host when racks are absent or a rack does not fit) to
+  their rendezvous-preferred cluster that still has room;
+* ``previous`` (a plan or ``{host: cluster_id}``) keeps reflectors where they are, so that removing
+  a reflector host replaces only that host and moves only its clients.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping
+
+try:  # the shared validators, one place for each concept
+    from ansible_collections.kubescale.calico.plugins.module_utils import calico_resources as _cr
+except ImportError:  # pragma: no cover - before the foundation lands, or outside a collection
+    _cr = None
+
+NODE_GROUPS = ("master", "management", "proxy", "worker")
+RR_GROUP = "route_reflectors"
+API_VERSION = "projectcalico.org/v3"
+MANAGED_BY_LABEL = getattr(_cr, "MANAGED_BY_LABEL", "kubescale.io/managed-by")
+MANAGED_BY_VALUE = getattr(_cr, "MANAGED_BY_VALUE", "kubescale.calico")
+LABEL_PREFIX = "kubescale.io/"
+LABEL_GROUP = "kubescale.io/group"
+LABEL_RACK = "kubescale.io/rack"
+LABEL_ZONE = "kubescale.io/zone"
+LABEL_RR = "kubescale.io/route-reflector"
+LABEL_RR_CLUSTER = "kubescale.io/rr-cluster"
+LABEL_RR_CLIENT_OF = "kubescale.io/rr-client-of"
+PEER_PREFIX = "kubescale-"
+
+DEFAULTS: dict = {
+    "mesh_max_nodes": 200,
+    "rr_capacity": 1000,
+    "rr_per_client": 2,
+    "rr_candidate_groups": ["management", "master"],
+    "rr_kind": "in_cluster",
+    "as_number": 64512,
+    "bgp_mode": "auto",
+    "rr_cluster_id_base": "224.0.0.1",
+    "router_peers": [],
+}
+MODES = ("auto", "mesh", "route_reflector")
+KINDS = ("in_cluster", "external")
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_ASDOT = re.compile(r"^(\d+)\.(\d+)$")
+
+
+class TopologyError(ValueError):
+    """An inventory or setting the planner refuses; the message names the field and the rule."""
+
+
+# --------------------------------------------------------------------------------------------
+# validators (the shared ones from calico_resources when present)
+
+
+def _shared(name: str):
+    return getattr(_cr, name, None) if _cr is not None else None
+
+
+def _as_number(value, field: str) -> int:
+    """An AS number, plain or asdot ("1.10"), 1..4294967295."""
+    shared = _shared("parse_as_number")
+    if shared is not None and not isinstance(value, bool):
+        try:
+            number = int(shared(value))
+        except Exception as exc:  # the shared validator raises its own ValidationError
+            raise TopologyError(f"{field}: {exc}") from None
+    else:
+        number = _parse_as_number(value, field)
+    if number == 0:
+        raise TopologyError(f"{field}: AS number 0 is reserved; use 1..4294967295")
+    return number
+
+
+def _parse_as_number(value, field: str) -> int:
+    rule = "must be an AS number 1..4294967295 or asdot A.B with A, B in 0..65535"
+    if isinstance(value, bool):
+        raise TopologyError(f"{field}: {value!r} {rule}")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    elif isinstance(value, str) and _ASDOT.match(value.strip()):
+        high, low = (int(x) for x in _ASDOT.match(value.strip()).groups())
+        if high > 65535 or low > 65535:
+            raise TopologyError(f"{field}: {value!r} {rule}")
+        number = (high << 16) + low
+    else:
+        raise TopologyError(f"{field}: {value!r} {rule}")
+    if not 0 <= number <= 4294967295:
+        raise TopologyError(f"{field}: {value!r} {rule}")
+    return number
+
+
+def _ipv4(value, field: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(str(value).strip()))
+    except (ipaddress.AddressValueError, ValueError):
+        raise TopologyError(f"{field}: {value!r} is not an IPv4 address") from None
+
+
+def _cluster_id(value, field: str) -> str:
+    shared = _shared("validate_cluster_id")
+    if shared is not None:
+        try:
+            shared(str(value))
+        except Exception as exc:
+            raise TopologyError(f"{field}: {exc}") from None
+    try:
+        return str(ipaddress.IPv4Address(str(value).strip()))
+    except (ipaddress.AddressValueError, ValueError):
+        raise TopologyError(
+            f"{field}: {value!r} is not a route reflector cluster ID (a dotted IPv4 value such as 224.0.0.1)"
+        ) from None
+
+
+def _domain_name(value, field: str) -> str | None:
+    """A rack or zone name: a DNS-1123 label, because it becomes a label value and part of names."""
+    if value is None or value == "":
+        return None
+    text = str(value)
+    if len(text) > 63 or not _DNS_LABEL.match(text):
+        raise TopologyError(
+            f"{field}: {text!r} must be a DNS-1123 label (lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit, at most 63 characters)"
+        )
+    return text
+
+
+def _node_name(value, field: str) -> str:
+    text = str(value)
+    shared = _shared("validate_name")
+    if shared is not None:
+        try:
+            shared(text)
+        except Exception as exc:
+            raise TopologyError(f"{field}: {exc}") from None
+    if len(text) > 253 or not _DNS_SUBDOMAIN.match(text):
+        raise TopologyError(
+            f"{field}: {text!r} is not a valid Calico node name (a DNS-1123 subdomain: lower-case "
+            "letters, digits, '-' and '.', at most 253 characters); set calico_node_name"
+        )
+    return text
+
+
+def _int_setting(settings: Mapping, key: str, minimum: int) -> int:
+    value = settings[key]
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
+        raise TopologyError(f"calico_{key}: {value!r} must be an integer >= {minimum}")
+    number = int(value)
+    if number < minimum:
+        raise TopologyError(f"calico_{key}: {number} must be an integer >= {minimum}")
+    return number
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def _score(key: str, name: str) -> int:
+    """Rendezvous (highest random weight) score of ``name`` for ``key``; stable across runs."""
+    return int.from_bytes(hashlib.blake2b(f"{key}\x00{name}".encode(), digest_size=8).digest(), "big")
+
+
+def _ip_name(ip: str) -> str:
+    return ip.replace(".", "-")
+
+
+def _cluster_ids(base: str, count: int) -> list[str]:
+    start = int(ipaddress.IPv4Address(base))
+    if start + count - 1 > 0xFFFFFFFF:
+        raise TopologyError(f"calico_rr_cluster_id_base: {base} leaves no room for {count} cluster IDs")
+    return [str(ipaddress.IPv4Address(start + i)) for i in range(count)]
+
+
+def normalise_settings(settings: Mapping | None = None, **overrides) -> dict:
+    """Merge settings over DEFAULTS; accepts both ``calico_x`` and ``x`` keys; validates them."""
+    raw: dict = dict(DEFAULTS)
+    for source in (settings or {}, overrides):
+        for key, value in source.items():
+            name = key[len("calico_"):] if key.startswith("calico_") else key
+            if name not in DEFAULTS:
+                raise TopologyError(f"{key}: unknown setting; known: {', '.join('calico_' + k for k in DEFAULTS)}")
+            if value is not None:
+                raw[name] = value
+    out = dict(raw)
+    out["mesh_max_nodes"] = _int_setting(raw, "mesh_max_nodes", 0)
+    out["rr_capacity"] = _int_setting(raw, "rr_capacity", 1)
+    out["rr_per_client"] = _int_setting(raw, "rr_per_client", 2)
+    out["as_number"] = _as_number(raw["as_number"], "calico_as_number")
+    if raw["bgp_mode"] not in MODES:
+        raise TopologyError(f"calico_bgp_mode: {raw['bgp_mode']!r} must be one of {', '.join(MODES)}")
+    if raw["rr_kind"] not in KINDS:
+        raise TopologyError(f"calico_rr_kind: {raw['rr_kind']!r} must be one of {', '.join(KINDS)}")
+    groups = raw["rr_candidate_groups"]
+    if isinstance(groups, str) or not isinstance(groups, Iterable) or not all(isinstance(g, str) for g in groups):
+        raise TopologyError(f"calico_rr_candidate_groups: {groups!r} must be a list of group names")
+    out["rr_candidate_groups"] = [str(g) for g in groups]
+    out["rr_cluster_id_base"] = _cluster_id(raw["rr_cluster_id_base"], "calico_rr_cluster_id_base")
+    out["router_peers"] = _router_peer_list(raw["router_peers"], "calico_router_peers")
+    return out
+
+
+def _router_peer_list(value, field: str) -> list[dict]:
+    if value in (None, ""):
+        return []
+    if isinstance(value, Mapping) or isinstance(value, str) or not isinstance(value, Iterable):
+        raise TopologyError(f"{field}: must be a list of {{ip, as_number}} entries")
+    peers = []
+    for i, entry in enumerate(value):
+        where = f"{field}[{i}]"
+        if not isinstance(entry, Mapping):
+            raise TopologyError(f"{where}: must be a mapping with ip and as_number")
+        ip = entry.get("ip", entry.get("peer_ip"))
+        asn = entry.get("as_number", entry.get("as"))
+        if ip is None or asn is None:
+            raise TopologyError(f"{where}: ip and as_number are required")
+        peers.append({"ip": _ipv4(ip, f"{where}.ip"), "as_number": _as_number(asn, f"{where}.as_number")})
+    return peers
+
+
+# --------------------------------------------------------------------------------------------
+# inventory reading
+
+
+def _members(groups: Mapping, name: str) -> list[str]:
+    hosts = groups.get(name) or []
+    if isinstance(hosts, str):
+        raise TopologyError(f"groups[{name}]: must be a list of host names")
+    return [str(h) for h in hosts]
+
+
+def _bgp_ip(host: str, hv: Mapping) -> str:
+    if hv.get("calico_bgp_ip") not in (None, ""):
+        return _ipv4(hv["calico_bgp_ip"], f"hostvars[{host}].calico_bgp_ip")
+    fact = hv.get("ansible_default_ipv4")
+    if isinstance(fact, Mapping) and fact.get("address"):
+        return _ipv4(fact["address"], f"hostvars[{host}].ansible_default_ipv4.address")
+    address = hv.get("ansible_host")
+    if address not in (None, ""):
+        try:
+            return str(ipaddress.IPv4Address(str(address)))
+        except (ipaddress.AddressValueError, ValueError):
+            pass
+    raise TopologyError(
+        f"hostvars[{host}].calico_bgp_ip: no BGP IPv4 address; set calico_bgp_ip, gather the "
+        "ansible_default_ipv4 fact, or give an IPv4 ansible_host"
+    )
+
+
+def _prefix_len(hv: Mapping) -> int:
+    fact = hv.get("ansible_default_ipv4")
+    if hv.get("calico_bgp_ip") in (None, "") and isinstance(fact, Mapping):
+        prefix = fact.get("prefix")
+        if prefix is not None and str(prefix).isdigit() and 0 < int(prefix) <= 32:
+            return int(prefix)
+    return 32
+
+
+def _read_hosts(groups: Mapping, hostvars: Mapping, settings: dict) -> tuple[dict, dict]:
+    """Return (nodes, external) as {host: info}; refuses ambiguous group membership."""
+    kind = settings["rr_kind"]
+    primary: dict[str, str] = {}
+    for group in NODE_GROUPS:
+        for host in _members(groups, group):
+            other = primary.get(host)
+            if other is None or other == group:
+                primary[host] = group
+            elif group == "worker":
+                continue  # a master/management/proxy host that also runs workloads
+            else:
+                raise TopologyError(
+                    f"groups: host {host} is in node groups {other} and {group}; a host may be in one "
+                    "of master, management, proxy (and may also be in worker)"
+                )
+    rr_hosts = _members(groups, RR_GROUP)
+    external_names: list[str] = []
+    if kind == "in_cluster":
+        for host in rr_hosts:
+            primary.setdefault(host, RR_GROUP)
+    else:
+        clash = sorted(h for h in rr_hosts if h in primary)
+        if clash:
+            raise TopologyError(
+                f"groups[{RR_GROUP}]: {', '.join(clash[:5])} also in a node group; with "
+                "calico_rr_kind=external a reflector is a dedicated BIRD host, not a Calico node"
+            )
+        external_names = rr_hosts
+
+    nodes = {host: _host_info(host, group, hostvars, settings) for host, group in primary.items()}
+    external = {host: _host_info(host, RR_GROUP, hostvars, settings) for host in external_names}
+    _refuse_duplicates(list(nodes.values()) + list(external.values()))
+    return nodes, external
+
+
+def _host_info(host: str, group: str, hostvars: Mapping, settings: dict) -> dict:
+    hv = hostvars.get(host)
+    if hv is None:
+        raise TopologyError(f"hostvars[{host}]: host is in group {group} but has no hostvars")
+    name = _node_name(hv.get("calico_node_name") or host, f"hostvars[{host}].calico_node_name")
+    asn_raw = hv.get("calico_as_number")
+    return {
+        "host": host,
+        "name": name,
+        "group": group,
+        "ip": _bgp_ip(host, hv),
+        "prefix": _prefix_len(hv),
+        "rack": _domain_name(hv.get("calico_rack"), f"hostvars[{host}].calico_rack"),
+        "zone": _domain_name(hv.get("calico_zone"), f"hostvars[{host}].calico_zone"),
+        "as_number": settings["as_number"] if asn_raw in (None, "") else _as_number(asn_raw, f"hostvars[{host}].calico_as_number"),
+        "router_peers": _router_peer_list(hv.get("calico_router_peers"), f"hostvars[{host}].calico_router_peers"),
+    }
+
+
+def _refuse_duplicates(infos: list[dict]) -> None:
+    seen_ip: dict[str, str] = {}
+    seen_name: dict[str, str] = {}
+    for info in sorted(infos, key=lambda i: i["host"]):
+        if info["ip"] in seen_ip:
+            raise TopologyError(
+                f"hostvars[{info['host']}].calico_bgp_ip: {info['ip']} is also the BGP IP of "
+                f"{seen_ip[info['ip']]}; every BGP speaker needs its own address"
+            )
+        if info["name"] in seen_name:
+            raise TopologyError(
+                f"hostvars[{info['host']}].calico_node_name: {info['name']} is also the node name of {seen_name[info['name']]}"
+            )
+        seen_ip[info["ip"]] = info["host"]
+        seen_name[info["name"]] = info["host"]
+
+
+# --------------------------------------------------------------------------------------------
+# reflector choice
+
+
+def _cluster_count(n_nodes: int, settings: dict, in_cluster: bool) -> int:
+    cap, per = settings["rr_capacity"], settings["rr_per_client"]
+    k = 1
+    while (n_nodes - k * per if in_cluster else n_nodes) > k * cap:
+        k += 1
+    return k
+
+
+def _candidates(groups: Mapping, nodes: dict, external: dict, settings: dict) -> tuple[list[str], dict[str, int]]:
+    """Candidate hosts and their tier (lower is preferred)."""
+    if external or settings["rr_kind"] == "external":
+        return sorted(external), {h: 0 for h in external}
+    rr_hosts = _members(groups, RR_GROUP)
+    if rr_hosts:
+        return sorted(set(rr_hosts)), {h: 0 for h in rr_hosts}
+    tiers: dict[str, int] = {}
+    for tier, group in enumerate(settings["rr_candidate_groups"]):
+        for host in _members(groups, group):
+            if host in nodes:
+                tiers.setdefault(host, tier)
+    return sorted(tiers), tiers
+
+
+def _previous_assignments(previous) -> dict[str, str]:
+    if not previous:
+        return {}
+    if isinstance(previous, Mapping) and "reflectors" in previous:
+        return {str(r["name"]): str(r["cluster_id"]) for r in previous["reflectors"]}
+    if isinstance(previous, Mapping):
+        return {str(k): str(v) for k, v in previous.items()}
+    raise TopologyError("previous: must be a plan or a mapping of host name to cluster ID")
+
+
+def _choose_reflectors(
+    cids: list[str], candidates: list[str], tiers: dict[str, int], infos: dict, per: int, keep: dict[str, str]
+) -> dict[str, list[str]]:
+    """Fill ``per`` slots for each cluster in order; returns {cluster_id: [hosts]}."""
+    chosen: dict[str, list[str]] = {cid: [] for cid in cids}
+    free = set(candidates)
+    for host in sorted(keep):
+        cid = keep[host]
+        if host in free and cid in chosen and len(chosen[cid]) < per:
+            chosen[cid].append(host)
+            free.discard(host)
+    domain_free: dict[tuple, int] = {}
+    for host in free:
+        key = (infos[host]["zone"], infos[host]["rack"])
+        domain_free[key] = domain_free.get(key, 0) + 1
+    for cid in cids:
+        while len(chosen[cid]) < per and free:
+            zones = {infos[h]["zone"] for h in chosen[cid]}
+            domains = {(infos[h]["zone"], infos[h]["rack"]) for h in chosen[cid]}
+
+            def rank(host: str, zones=zones, domains=domains, cid=cid) -> tuple:
+                info = infos[host]
+                dom = (info["zone"], info["rack"])
+                return (info["zone"] not in zones, dom not in domains, -tiers.get(host, 0), domain_free[dom], _score(cid, host))
+
+            best = max(free, key=rank)
+            chosen[cid].append(best)
+            free.discard(best)
+            domain_free[(infos[best]["zone"], infos[best]["rack"])] -= 1
+    return chosen
+
+
+def _assign_clients(clients: list[dict], cids: list[str], capacity: int) -> dict[str, str]:
+    """{host: cluster_id}; whole racks where they fit, else host by host; bounded by capacity."""
+    room = {cid: capacity for cid in cids}
+    units: dict[str, list[str]] = {}
+    for info in clients:
+        unit = f"rack:{info['zone'] or ''}/{info['rack']}" if info["rack"] else f"host:{info['host']}"
+        units.setdefault(unit, []).append(info["host"])
+    out: dict[str, str] = {}
+    for unit in sorted(units):
+        hosts = sorted(units[unit])
+        order = sorted(cids, key=lambda c, u=unit: _score(u, c), reverse=True)
+        target = next((c for c in order if room[c] >= len(hosts)), None)
+        if target is not None:
+            for host in hosts:
+                out[host] = target
+            room[target] -= len(hosts)
+            continue
+        for host in hosts:
+            pref = sorted(cids, key=lambda c, h=host: _score(h, c), reverse=True)
+            target = next((c for c in pref if room[c] > 0), None)
+            if target is None:  # cannot happen: K is chosen so that K * capacity >= clients
+                raise TopologyError("calico_rr_capacity: not enough reflector capacity for every client")
+            out[host] = target
+            room[target] -= 1
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# resources
+
+
+def _meta(name: str, labels: dict | None = None) -> dict:
+    all_labels = {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
+    all_labels.update(labels or {})
+    return {"name": name, "labels": all_labels}
+
+
+def _bgp_configuration(mesh: bool, as_number: int) -> dict:
+    return {
+        "kind": "BGPConfiguration",
+        "apiVersion": API_VERSION,
+        "metadata": _meta("default"),
+        "spec": {"nodeToNodeMeshEnabled": mesh, "asNumber": as_number},
+    }
+
+
+def _node_resource(node: dict, info: dict, global_as: int) -> dict:
+    labels = {LABEL_GROUP: node["group"].replace("_", "-")}
+    if node["rack"]:
+        labels[LABEL_RACK] = node["rack"]
+    if node["zone"]:
+        labels[LABEL_ZONE] = node["zone"]
+    bgp: dict = {"ipv4Address": f"{node['ip']}/{info['prefix']}"}
+    if node["as_number"] != global_as:
+        bgp["asNumber"] = node["as_number"]
+    if node["route_reflector"]:
+        labels[LABEL_RR] = "true"
+        labels[LABEL_RR_CLUSTER] = node["cluster_id"]
+        bgp["routeReflectorClusterID"] = node["cluster_id"]
+    elif node["cluster_id"]:
+        labels[LABEL_RR_CLIENT_OF] = node["cluster_id"]
+    return {"kind": "Node", "apiVersion": API_VERSION, "metadata": _meta(node["name"], labels), "spec": {"bgp": bgp}}
+
+
+def _peer(name: str, spec: dict, labels: dict | None = None) -> dict:
+    return {"kind": "BGPPeer", "apiVersion": API_VERSION, "metadata": _meta(name, labels), "spec": spec}
+
+
+def _reflector_peers(reflectors: list[dict], kind: str, as_number: int) -> list[dict]:
+    peers = []
+    if kind == "in_cluster":
+        peers.append(_peer(f"{PEER_PREFIX}rr-mesh", {
+            "nodeSelector": f"has({LABEL_RR})", "peerSelector": f"has({LABEL_RR})"}))
+        for cid in sorted({r["cluster_id"] for r in reflectors}):
+            peers.append(_peer(f"{PEER_PREFIX}rr-clients-{_ip_name(cid)}", {
+                "nodeSelector": f"{LABEL_RR_CLIENT_OF} == '{cid}'",
+                "peerSelector": f"{LABEL_RR_CLUSTER} == '{cid}'"}))
+        return peers
+    for r in reflectors:
+        peers.append(_peer(f"{PEER_PREFIX}rr-{_ip_name(r['cluster_id'])}-{_ip_name(r['ip'])}", {
+            "nodeSelector": f"{LABEL_RR_CLIENT_OF} == '{r['cluster_id']}'",
+            "peerIP": r["ip"], "asNumber": as_number}))
+    return peers
+
+
+def _router_peers(nodes: list[dict], infos: dict, global_peers: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Router (ToR) peers as (summary, BGPPeers): global, per rack when every node of the rack has
+    the same entry, else per node."""
+    summary: list[dict] = []
+    resources: list[dict] = []
+    keyset = {(p["ip"], p["as_number"]) for p in global_peers}
+    for ip, asn in sorted(keyset):
+        name = f"{PEER_PREFIX}router-{_ip_name(ip)}"
+        summary.append({"name": name, "ip": ip, "as_number": asn, "scope": "global"})
+        resources.append(_peer(name, {"peerIP": ip, "asNumber": asn}))
+    holders: dict[tuple, list[dict]] = {}
+    for node in nodes:
+        for p in infos[node["host"]]["router_peers"]:
+            key = (p["ip"], p["as_number"])
+            if key not in keyset:
+                holders.setdefault(key, []).append(node)
+    if not holders:
+        return summary, resources
+    rack_sizes: dict[str, int] = {}
+    for node in nodes:
+        if node["rack"]:
+            rack_sizes[node["rack"]] = rack_sizes.get(node["rack"], 0) + 1
+    for (ip, asn), members in sorted(holders.items()):
+        if len(members) == len(nodes):
+            name = f"{PEER_PREFIX}router-{_ip_name(ip)}"
+            summary.append({"name": name, "ip": ip, "as_number": asn, "scope": "global"})
+            resources.append(_peer(name, {"peerIP": ip, "asNumber": asn}))
+            continue
+        per_rack: dict[str | None, list[dict]] = {}
+        for node in members:
+            per_rack.setdefault(node["rack"], []).append(node)
+        for rack in sorted(per_rack, key=lambda r: r or ""):
+            group = per_rack[rack]
+            if rack and len(group) == rack_sizes[rack]:
+                name = f"{PEER_PREFIX}router-rack-{rack}-{_ip_name(ip)}"
+                summary.append({"name": name, "ip": ip, "as_number": asn, "scope": "rack", "rack": rack})
+                resources.append(_peer(name, {"nodeSelector": f"{LABEL_RACK} == '{rack}'", "peerIP": ip, "asNumber": asn}))
+                continue
+            for node in sorted(group, key=lambda n: n["name"]):
+                name = f"{PEER_PREFIX}router-node-{node['name']}-{_ip_name(ip)}"
+                if len(name) > 253:
+                    raise TopologyError(f"hostvars[{node['host']}].calico_router_peers: peer name {name[:40]}... exceeds 253 characters")
+                summary.append({"name": name, "ip": ip, "as_number": asn, "scope": "node", "node": node["name"]})
+                resources.append(_peer(name, {"node": node["name"], "peerIP": ip, "asNumber": asn}))
+    return summary, resources
+
+
+# --------------------------------------------------------------------------------------------
+# the planner
+
+
+def _decide_mode(n: int, settings: dict, warnings: list[str]) -> tuple[str, str]:
+    limit, forced = settings["mesh_max_nodes"], settings["bgp_mode"]
+    mesh_sessions = n * (n - 1) // 2
+    if forced == "mesh":
+        if n > limit:
+            warnings.append(f"calico_bgp_mode=mesh forces a full mesh of {n} nodes ({mesh_sessions:,} sessions) above calico_mesh_max_nodes {limit}")
+        else:
+            warnings.append("calico_bgp_mode=mesh overrides the size rule (it would also choose mesh here)")
+        return "mesh", f"forced by calico_bgp_mode=mesh: {n} nodes in a full mesh, {mesh_sessions:,} sessions"
+    if forced == "route_reflector":
+        if n <= limit:
+            warnings.append(f"calico_bgp_mode=route_reflector overrides the size rule ({n} nodes <= calico_mesh_max_nodes {limit} would choose mesh)")
+        else:
+            warnings.append("calico_bgp_mode=route_reflector overrides the size rule (it would also choose route reflectors here)")
+        return "route_reflector", f"forced by calico_bgp_mode=route_reflector with {n} nodes"
+    if n <= limit:
+        return "mesh", f"{n} nodes <= calico_mesh_max_nodes {limit}: full node-to-node mesh ({mesh_sessions:,} sessions)"
+    return "route_reflector", f"{n} nodes > calico_mesh_max_nodes {limit}: a full mesh would need {mesh_sessions:,} sessions"
+
+
+def plan_topology(groups: Mapping, hostvars: Mapping, settings: Mapping | None = None, previous=None) -> dict:
+    """Plan the BGP topology of an inventory; raises TopologyError before anything is decided."""
+    settings = normalise_settings(settings)
+    warnings: list[str] = []
+    nodes_info, external_info = _read_hosts(groups, hostvars, settings)
+    infos = {**nodes_info, **external_info}
+    n = len(nodes_info)
+    if n == 0:
+        raise TopologyError(f"groups: no hosts in the node groups {', '.join(NODE_GROUPS)}")
+    mode, reason = _decide_mode(n, settings, warnings)
+    kind = settings["rr_kind"]
+    in_cluster = kind == "in_cluster"
+    as_number = settings["as_number"]
+
+    assignment: dict[str, str] = {}
+    reflector_cluster: dict[str, str] = {}
+    if mode == "route_reflector":
+        reflector_cluster, assignment, detail = _plan_reflectors(groups, nodes_info, external_info, settings, previous, warnings)
+        reason = f"{reason}; {detail}"
+    elif _members(groups, RR_GROUP):
+        warnings.append(f"groups[{RR_GROUP}] is not used: the plan is a full mesh")
+
+    by_name = sorted(nodes_info.values(), key=lambda i: i["name"])
+    nodes = []
+    for info in by_name:
+        host = info["host"]
+        is_rr = in_cluster and host in reflector_cluster
+        cid = reflector_cluster.get(host) if is_rr else assignment.get(host)
+        nodes.append({
+            "name": info["name"], "host": host, "ip": info["ip"], "group": info["group"],
+            "rack": info["rack"], "zone": info["zone"], "as_number": info["as_number"],
+            "route_reflector": is_rr, "cluster_id": cid, "peers": [],
+        })
+    reflectors = _reflector_list(reflector_cluster, infos, assignment)
+    members_of: dict[str, list[str]] = {}
+    for r in reflectors:
+        members_of.setdefault(r["cluster_id"], []).append(r["name"])
+    for node in nodes:
+        if node["cluster_id"] and not node["route_reflector"]:
+            node["peers"] = members_of[node["cluster_id"]]
+        elif node["route_reflector"]:
+            node["peers"] = [r["name"] for r in reflectors if r["name"] != node["name"]]
+
+    if mode == "route_reflector":
+        off_as = [nd["host"] for nd in nodes if nd["as_number"] != as_number]
+        if off_as:
+            raise TopologyError(
+                f"hostvars[{off_as[0]}].calico_as_number: {infos[off_as[0]]['as_number']} differs from calico_as_number "
+                f"{as_number}; route reflectors need every node in the same AS (iBGP)"
+            )
+
+    router_summary, router_resources = _router_peers(nodes, infos, settings["router_peers"])
+    stats = _stats(mode, nodes, reflectors, router_summary, len(nodes))
+    resources = {
+        "bgpconfigurations": [_bgp_configuration(mode == "mesh", as_number)],
+        "nodes": [_node_resource(nd, infos[nd["host"]], as_number) for nd in nodes],
+        "bgppeers": (_reflector_peers(reflectors, kind, as_number) if mode == "route_reflector" else []) + router_resources,
+    }
+    return {
+        "mode": mode,
+        "reason": reason,
+        "warnings": warnings,
+        "as_number": as_number,
+        "reflector_kind": kind,
+        "settings": {k: settings[k] for k in DEFAULTS if k != "router_peers"},
+        "nodes": nodes,
+        "reflectors": reflectors,
+        "router_peers": router_summary,
+        "stats": stats,
+        "resources": resources,
+    }
+
+
+def _plan_reflectors(groups, nodes_info, external_info, settings, previous, warnings):
+    in_cluster = settings["rr_kind"] == "in_cluster"
+    per, cap = settings["rr_per_client"], settings["rr_capacity"]
+    n = len(nodes_info)
+    candidates, tiers = _candidates(groups, nodes_info, external_info, settings)
+    if not candidates:
+        where = f"groups[{RR_GROUP}]" if not in_cluster else f"groups[{RR_GROUP}] and calico_rr_candidate_groups ({', '.join(settings['rr_candidate_groups'])})"
+        raise TopologyError(f"{where}: route reflector mode needs reflector candidates, none found")
+    k = _cluster_count(n, settings, in_cluster)
+    if k * per > len(candidates):
+        raise TopologyError(
+            f"calico_rr_candidate_groups: {n} nodes need {k} reflector cluster(s) x {per} reflectors = {k * per} "
+            f"reflectors at calico_rr_capacity {cap}, but only {len(candidates)} candidate(s): "
+            f"{', '.join(candidates[:8])}; add hosts to the {RR_GROUP} group or raise calico_rr_capacity"
+        )
+    if in_cluster and n - k * per < 1:
+        raise TopologyError(f"calico_rr_per_client: {k * per} reflectors leave no clients among {n} nodes")
+    cids = _cluster_ids(settings["rr_cluster_id_base"], k)
+    keep = _previous_assignments(previous)
+    for host, cid in keep.items():
+        _cluster_id(cid, f"previous[{host}]")
+    infos = {**nodes_info, **external_info}
+    chosen = _choose_reflectors(cids, candidates, tiers, infos, per, keep)
+    reflector_cluster = {h: cid for cid, hosts in chosen.items() for h in hosts}
+    spare = len(candidates) - len(reflector_cluster)
+    if external_info and spare:
+        unused = sorted(set(candidates) - set(reflector_cluster))
+        warnings.append(f"external reflector hosts not needed by the plan: {', '.join(unused)}")
+    for cid, hosts in chosen.items():
+        if len({(infos[h]["zone"], infos[h]["rack"]) for h in hosts}) < 2:
+            domains = {(infos[h]["zone"], infos[h]["rack"]) for h in candidates}
+            if len(domains) > 1:
+                warnings.append(f"reflector cluster {cid} has all its reflectors in one failure domain ({', '.join(hosts)})")
+    clients = [info for host, info in sorted(nodes_info.items()) if not (in_cluster and host in reflector_cluster)]
+    assignment = _assign_clients(clients, cids, cap)
+    detail = (
+        f"{k} reflector cluster(s) x {per} {settings['rr_kind'].replace('_', '-')} reflectors "
+        f"({len(reflector_cluster)} reflectors, up to {cap} clients each) serve {len(clients)} clients"
+    )
+    return reflector_cluster, assignment, detail
+
+
+def _reflector_list(reflector_cluster: dict, infos: dict, assignment: dict) -> list[dict]:
+    counts: dict[str, int] = {}
+    for cid in assignment.values():
+        counts[cid] = counts.get(cid, 0) + 1
+    out = []
+    for host, cid in reflector_cluster.items():
+        info = infos[host]
+        out.append({
+            "name": info["name"], "host": host, "ip": info["ip"], "cluster_id": cid,
+            "rack": info["rack"], "zone": info["zone"], "group": info["group"],
+            "clients": counts.get(cid, 0),
+        })
+    return sorted(out, key=lambda r: (int(ipaddress.IPv4Address(r["cluster_id"])), r["name"]))
+
+
+def _stats(mode: str, nodes: list[dict], reflectors: list[dict], router: list[dict], n: int) -> dict:
+    mesh = n * (n - 1) // 2
+    router_per_node = {nd["name"]: 0 for nd in nodes}
+    for p in router:
+        if p["scope"] == "global":
+            for name in router_per_node:
+                router_per_node[name] += 1
+        elif p["scope"] == "rack":
+            for nd in nodes:
+                if nd["rack"] == p["rack"]:
+                    router_per_node[nd["name"]] += 1
+        else:
+            router_per_node[p["node"]] += 1
+    router_sessions = sum(router_per_node.values())
+    if mode == "mesh":
+        per_node = {nd["name"]: n - 1 + router_per_node[nd["name"]] for nd in nodes}
+        return {
+            "nodes": n, "mesh_sessions": mesh, "plan_sessions": mesh, "router_sessions": router_sessions,
+            "reflectors": 0, "clusters": 0, "sessions_per_reflector": {},
+            "max_sessions_on_node": max(per_node.values(), default=0),
+        }
+    r = len(reflectors)
+    rr_mesh = r * (r - 1) // 2
+    client_sessions = sum(len(nd["peers"]) for nd in nodes if not nd["route_reflector"])
+    per_reflector = {x["name"]: x["clients"] + r - 1 + router_per_node.get(x["name"], 0) for x in reflectors}
+    per_client = [len(nd["peers"]) + router_per_node[nd["name"]] for nd in nodes if not nd["route_reflector"]]
+    return {
+        "nodes": n, "mesh_sessions": mesh, "plan_sessions": client_sessions + rr_mesh,
+        "router_sessions": router_sessions, "reflectors": r,
+        "clusters": len({x["cluster_id"] for x in reflectors}),
+        "sessions_per_reflector": per_reflector,
+        "max_sessions_on_node": max(list(per_reflector.values()) + per_client, default=0),
+    }
