@@ -40,7 +40,7 @@ class TestPKI:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self._ca_key = _key()
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         self._ca_cert = (
             x509.CertificateBuilder()
             .subject_name(_name(ca_name)).issuer_name(_name(ca_name))
@@ -61,7 +61,7 @@ class TestPKI:
               ips: tuple[str, ...] = ("127.0.0.1",), dns: tuple[str, ...] = ("localhost",)) -> tuple[Path, Path]:
         """Return (cert path, key path) for a new leaf certificate."""
         key = _key()
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         usages = []
         if server:
             usages.append(ExtendedKeyUsageOID.SERVER_AUTH)

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Copyright: kubescale.calico contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The one etcd v3 client layer of kubescale.calico.
@@ -20,8 +19,9 @@ import os
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 if "google.protobuf" not in __import__("sys").modules:
     os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
@@ -81,11 +81,11 @@ class Op(NamedTuple):
     lease: int = 0
 
     @classmethod
-    def put(cls, key: str, value: bytes | str, expect_mod_revision: int | None = None, lease: int = 0) -> "Op":
+    def put(cls, key: str, value: bytes | str, expect_mod_revision: int | None = None, lease: int = 0) -> Op:
         return cls("put", key, _b(value), expect_mod_revision, lease)
 
     @classmethod
-    def delete(cls, key: str, expect_mod_revision: int | None = None) -> "Op":
+    def delete(cls, key: str, expect_mod_revision: int | None = None) -> Op:
         return cls("delete", key, b"", expect_mod_revision, 0)
 
 
@@ -145,7 +145,8 @@ def describe_rpc_error(exc: Exception, endpoint: str, timeout: float) -> str:
     elif name == "DEADLINE_EXCEEDED":
         cause = f"timed out after {timeout:g}s"
     elif name == "UNAVAILABLE":
-        cause = "connection refused or unreachable" if ("refused" in low or "connect" in low) else f"unavailable: {details}"
+        reachable = "refused" not in low and "connect" not in low
+        cause = f"unavailable: {details}" if reachable else "connection refused or unreachable"
     elif name == "RESOURCE_EXHAUSTED":
         cause = f"response too large ({details})"
     else:
@@ -228,7 +229,7 @@ class EtcdClient:
             self._channel.close()
         self._channel = None
 
-    def __enter__(self) -> "EtcdClient":
+    def __enter__(self) -> EtcdClient:
         return self
 
     def __exit__(self, *exc) -> None:

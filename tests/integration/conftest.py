@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-
-from etcd_fixtures import EtcdServer, make_server  # noqa: E402  (tests/integration is on sys.path)
+from etcd_fixtures import EtcdServer, make_server
 
 os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
 

@@ -118,7 +118,7 @@ class EtcdServer:
                 member.proc.wait(10)
         member.proc = None
 
-    def start(self) -> "EtcdServer":
+    def start(self) -> EtcdServer:
         for index in range(len(self.members)):
             self.start_member(index)
         self.wait_healthy()

@@ -1,0 +1,276 @@
+# Copyright: kubescale.calico contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The Calico v3 datastore in etcd: validate, diff, apply in guarded batches, list in pages.
+
+Every write goes through :meth:`CalicoStore._write`, the one check-mode guard. A write is a
+compare-and-swap (create: the key must not exist; update/delete: its mod_revision must be the one
+read); a batch that loses a race is re-read, re-planned and retried.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources import (
+    ValidationError,
+    deserialize,
+    key_for,
+    key_of,
+    parse_selector,
+    resource_kind,
+    selector_matches,
+    serialize,
+    validate,
+)
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd import MAX_TXN_OPS, EtcdClient, EtcdError, Op
+
+MAX_ATTEMPTS = 5
+COMPARED_META = ("labels", "annotations")
+
+
+class StoreError(Exception):
+    """A datastore operation that could not be completed (message is for humans)."""
+
+
+@dataclass
+class ApplyResult:
+    changed: bool = False
+    actions: list[str] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    diff: dict = field(default_factory=lambda: {"before": {}, "after": {}})
+    retries: int = 0
+
+    def merge(self, other: ApplyResult) -> ApplyResult:
+        self.changed = self.changed or other.changed
+        for name in ("actions", "created", "updated", "deleted", "unchanged"):
+            getattr(self, name).extend(getattr(other, name))
+        self.diff["before"].update(other.diff["before"])
+        self.diff["after"].update(other.diff["after"])
+        self.retries += other.retries
+        return self
+
+    def as_dict(self, with_diff: bool = False) -> dict:
+        out = {"changed": self.changed, "actions": self.actions, "created": self.created,
+               "updated": self.updated, "deleted": self.deleted, "unchanged": len(self.unchanged),
+               "retries": self.retries}
+        if with_diff:
+            out["diff"] = self.diff
+        return out
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def deep_merge(base: dict, update: dict) -> dict:
+    """``update`` laid over ``base``: mappings merge key by key, anything else replaces."""
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def comparable(resource: dict | None) -> dict | None:
+    """What 'changed' is judged on: spec plus labels and annotations."""
+    if resource is None:
+        return None
+    meta = resource.get("metadata", {})
+    return {"spec": resource.get("spec") or {}, **{k: meta.get(k) or {} for k in COMPARED_META}}
+
+
+def describe(resource: dict) -> str:
+    meta = resource["metadata"]
+    where = f"{meta['namespace']}/" if meta.get("namespace") else ""
+    return f"{resource['kind']} {where}{meta['name']}"
+
+
+def _changed_fields(before: dict, after: dict, prefix: str = "") -> list[str]:
+    fields = []
+    for key in sorted(set(before) | set(after)):
+        left, right = before.get(key), after.get(key)
+        if left == right:
+            continue
+        if isinstance(left, dict) and isinstance(right, dict):
+            fields.extend(_changed_fields(left, right, f"{prefix}{key}."))
+        else:
+            fields.append(f"{prefix}{key}")
+    return fields
+
+
+class CalicoStore:
+    """Calico v3 resources in one etcd cluster."""
+
+    def __init__(self, client: EtcdClient, check_mode: bool = False, want_diff: bool = True) -> None:
+        self.client = client
+        self.check_mode = check_mode
+        self.want_diff = want_diff
+
+    # -- reads -----------------------------------------------------------------------------------
+    def get(self, kind: str, name: str, namespace: str | None = None) -> dict | None:
+        kv = self.client.get(key_for(kind, name, namespace))
+        return deserialize(kv.value, kv.mod_revision) if kv else None
+
+    def list(self, kind: str, namespace: str | None = None, labels: dict | None = None,
+             selector: str | None = None, page_size: int = 500) -> list[dict]:
+        """Objects of one kind (optionally one namespace), filtered by exact labels and/or a selector."""
+        info = resource_kind(kind)
+        tree = parse_selector(selector, "label_selector") if selector else None
+        out = []
+        for kv in self.client.range(info.prefix(namespace), page_size=page_size):
+            obj = deserialize(kv.value, kv.mod_revision)
+            obj_labels = obj.get("metadata", {}).get("labels") or {}
+            if labels and any(obj_labels.get(k) != v for k, v in labels.items()):
+                continue
+            if tree is not None and not selector_matches(tree, obj_labels):
+                continue
+            out.append(obj)
+        return out
+
+    # -- planning --------------------------------------------------------------------------------
+    @staticmethod
+    def _desired_state(current: dict | None, desired: dict, merge: bool) -> dict:
+        """The object that should be stored, given what is stored now."""
+        if current is None:
+            body = copy.deepcopy(desired)
+            body["metadata"]["uid"] = str(uuid.uuid4())
+            body["metadata"]["creationTimestamp"] = now_rfc3339()
+            return body
+        body = copy.deepcopy(current)
+        body["metadata"].pop("resourceVersion", None)
+        if merge:
+            body["spec"] = deep_merge(current.get("spec") or {}, desired.get("spec") or {})
+            for key in COMPARED_META:
+                if desired["metadata"].get(key):
+                    body["metadata"][key] = {**(current["metadata"].get(key) or {}), **desired["metadata"][key]}
+        else:
+            body["spec"] = copy.deepcopy(desired.get("spec") or {})
+            for key in COMPARED_META:
+                if desired["metadata"].get(key):
+                    body["metadata"][key] = copy.deepcopy(desired["metadata"][key])
+                else:
+                    body["metadata"].pop(key, None)
+        body["kind"], body["apiVersion"] = desired["kind"], desired["apiVersion"]
+        return body
+
+    def _validate_all(self, resources: Iterable[dict]) -> list[tuple[str, dict]]:
+        seen: dict[str, int] = {}
+        out = []
+        for index, resource in enumerate(resources):
+            try:
+                clean = validate(resource)
+            except ValidationError as exc:
+                raise ValidationError(f"resources[{index}]: {exc}") from None
+            key = key_of(clean)
+            if key in seen:
+                raise ValidationError(f"resources[{index}]: {describe(clean)} appears twice "
+                                      f"(also resources[{seen[key]}])")
+            seen[key] = index
+            out.append((key, clean))
+        return out
+
+    # -- writes ---------------------------------------------------------------------------------
+    def apply(self, resources: Iterable[dict], merge: bool = True) -> ApplyResult:
+        """Create or update resources so that the store holds them; write only what differs."""
+        pending = self._validate_all(resources)  # every check before the first write
+        result = ApplyResult()
+        for _attempt in range(MAX_ATTEMPTS):
+            current = self._read({key for key, _ in pending})
+            ops, plan = [], {}
+            for key, desired in pending:
+                kv = current.get(key)
+                stored = deserialize(kv.value) if kv else None
+                body = self._desired_state(stored, desired, merge)
+                if stored is not None and comparable(stored) == comparable(body):
+                    result.unchanged.append(key)
+                    continue
+                ops.append(Op.put(key, serialize(body), kv.mod_revision if kv else 0))
+                plan[key] = (stored, body)
+            lost = self._write(ops)
+            lost_keys = {op.key for op in lost}
+            for key, (stored, body) in plan.items():
+                if key not in lost_keys:
+                    self._record(result, key, stored, body)
+            if not lost:
+                return result
+            result.retries += 1
+            pending = [(key, desired) for key, desired in pending if key in lost_keys]
+        raise StoreError(f"gave up after {MAX_ATTEMPTS} attempts: {len(pending)} object(s) kept changing "
+                         f"under us (first: {pending[0][0]})")
+
+    def delete(self, refs: Iterable[tuple[str, str, str | None]]) -> ApplyResult:
+        """Delete resources given as (kind, name, namespace); absent ones are left alone."""
+        keys = []
+        for index, (kind, name, namespace) in enumerate(refs):
+            try:
+                keys.append(key_for(kind, name, namespace))
+            except ValidationError as exc:
+                raise ValidationError(f"resources[{index}]: {exc}") from None
+        return self._delete_keys(keys)
+
+    def prune(self, kind: str, labels: dict, keep: set[str]) -> ApplyResult:
+        """Delete objects of ``kind`` carrying ``labels`` whose stored names are not in ``keep``."""
+        doomed = [key_of(obj) for obj in self.list(kind, labels=labels) if obj["metadata"]["name"] not in keep]
+        return self._delete_keys(doomed)
+
+    def _delete_keys(self, keys: list[str]) -> ApplyResult:
+        result = ApplyResult()
+        pending = list(dict.fromkeys(keys))
+        for _ in range(MAX_ATTEMPTS):
+            current = self._read(set(pending))
+            ops, plan = [], {}
+            for key in pending:
+                kv = current.get(key)
+                if kv is None:
+                    continue
+                ops.append(Op.delete(key, kv.mod_revision))
+                plan[key] = deserialize(kv.value)
+            lost = {op.key for op in self._write(ops)}
+            for key, stored in plan.items():
+                if key not in lost:
+                    self._record(result, key, stored, None)
+            if not lost:
+                return result
+            result.retries += 1
+            pending = [key for key in pending if key in lost]
+        raise StoreError(f"gave up deleting after {MAX_ATTEMPTS} attempts (first: {pending[0]})")
+
+    def _read(self, keys: set[str]) -> dict:
+        try:
+            return self.client.get_many(sorted(keys))
+        except EtcdError as exc:
+            raise StoreError(str(exc)) from None
+
+    def _write(self, ops: list[Op]) -> list[Op]:
+        """The one place that writes: nothing in check mode (every guard is assumed to hold)."""
+        if self.check_mode or not ops:
+            return []
+        try:
+            return self.client.apply(ops, max_ops=MAX_TXN_OPS)
+        except EtcdError as exc:
+            raise StoreError(str(exc)) from None
+
+    def _record(self, result: ApplyResult, key: str, before: dict | None, after: dict | None) -> None:
+        result.changed = True
+        if before is None:
+            result.created.append(key)
+            result.actions.append(f"created {describe(after)}")
+        elif after is None:
+            result.deleted.append(key)
+            result.actions.append(f"deleted {describe(before)}")
+        else:
+            result.updated.append(key)
+            fields = _changed_fields(comparable(before), comparable(after))
+            result.actions.append(f"updated {describe(after)} ({', '.join(fields)})")
+        if self.want_diff:
+            result.diff["before"][key] = before
+            result.diff["after"][key] = after
