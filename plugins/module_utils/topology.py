@@ -31,9 +31,13 @@ import re
 from collections.abc import Iterable, Mapping
 
 try:  # the shared validators, one place for each concept
-    from ansible_collections.kubescale.calico.plugins.module_utils import calico_resources as _cr
+    from ansible_collections.kubescale.calico.plugins.module_utils import (
+        calico_resources as _cr,
+    )
 except ImportError:  # pragma: no cover - before the foundation lands, or outside a collection
     _cr = None
+
+_SHARED_ERRORS = (getattr(_cr, "ValidationError", ValueError), ValueError, TypeError)
 
 NODE_GROUPS = ("master", "management", "proxy", "worker")
 RR_GROUP = "route_reflectors"
@@ -86,7 +90,7 @@ def _as_number(value, field: str) -> int:
     if shared is not None and not isinstance(value, bool):
         try:
             number = int(shared(value))
-        except Exception as exc:  # the shared validator raises its own ValidationError
+        except _SHARED_ERRORS as exc:
             raise TopologyError(f"{field}: {exc}") from None
     else:
         number = _parse_as_number(value, field)
@@ -127,7 +131,7 @@ def _cluster_id(value, field: str) -> str:
     if shared is not None:
         try:
             shared(str(value))
-        except Exception as exc:
+        except _SHARED_ERRORS as exc:
             raise TopologyError(f"{field}: {exc}") from None
     try:
         return str(ipaddress.IPv4Address(str(value).strip()))
@@ -156,7 +160,7 @@ def _node_name(value, field: str) -> str:
     if shared is not None:
         try:
             shared(text)
-        except Exception as exc:
+        except _SHARED_ERRORS as exc:
             raise TopologyError(f"{field}: {exc}") from None
     if len(text) > 253 or not _DNS_SUBDOMAIN.match(text):
         raise TopologyError(
@@ -201,7 +205,7 @@ def normalise_settings(settings: Mapping | None = None, **overrides) -> dict:
     raw: dict = dict(DEFAULTS)
     for source in (settings or {}, overrides):
         for key, value in source.items():
-            name = key[len("calico_"):] if key.startswith("calico_") else key
+            name = key.removeprefix("calico_")
             if name not in DEFAULTS:
                 raise TopologyError(f"{key}: unknown setting; known: {', '.join('calico_' + k for k in DEFAULTS)}")
             if value is not None:
@@ -227,7 +231,7 @@ def normalise_settings(settings: Mapping | None = None, **overrides) -> dict:
 def _router_peer_list(value, field: str) -> list[dict]:
     if value in (None, ""):
         return []
-    if isinstance(value, Mapping) or isinstance(value, str) or not isinstance(value, Iterable):
+    if isinstance(value, (Mapping, str)) or not isinstance(value, Iterable):
         raise TopologyError(f"{field}: must be a list of {{ip, as_number}} entries")
     peers = []
     for i, entry in enumerate(value):
@@ -330,7 +334,9 @@ def _host_info(host: str, group: str, hostvars: Mapping, settings: dict) -> dict
         "prefix": _prefix_len(hv),
         "rack": _domain_name(hv.get("calico_rack"), f"hostvars[{host}].calico_rack"),
         "zone": _domain_name(hv.get("calico_zone"), f"hostvars[{host}].calico_zone"),
-        "as_number": settings["as_number"] if asn_raw in (None, "") else _as_number(asn_raw, f"hostvars[{host}].calico_as_number"),
+        "as_number": settings["as_number"]
+        if asn_raw in (None, "")
+        else _as_number(asn_raw, f"hostvars[{host}].calico_as_number"),
         "router_peers": _router_peer_list(hv.get("calico_router_peers"), f"hostvars[{host}].calico_router_peers"),
     }
 
@@ -346,7 +352,8 @@ def _refuse_duplicates(infos: list[dict]) -> None:
             )
         if info["name"] in seen_name:
             raise TopologyError(
-                f"hostvars[{info['host']}].calico_node_name: {info['name']} is also the node name of {seen_name[info['name']]}"
+                f"hostvars[{info['host']}].calico_node_name: {info['name']} is also the node name of "
+                f"{seen_name[info['name']]}"
             )
         seen_ip[info["ip"]] = info["host"]
         seen_name[info["name"]] = info["host"]
@@ -379,20 +386,44 @@ def _candidates(groups: Mapping, nodes: dict, external: dict, settings: dict) ->
     return sorted(tiers), tiers
 
 
-def _previous_assignments(previous) -> dict[str, str]:
+def _previous_assignments(previous) -> tuple[dict[str, str], dict[str, str]]:
+    """(reflectors, clients) as {host: cluster_id} from a previous plan or a {host: cluster_id} map."""
     if not previous:
-        return {}
+        return {}, {}
     if isinstance(previous, Mapping) and "reflectors" in previous:
-        return {str(r["name"]): str(r["cluster_id"]) for r in previous["reflectors"]}
+        reflectors = {str(r.get("host", r["name"])): str(r["cluster_id"]) for r in previous["reflectors"]}
+        clients = {
+            str(n.get("host", n["name"])): str(n["cluster_id"])
+            for n in previous.get("nodes", [])
+            if n.get("cluster_id") and not n.get("route_reflector")
+        }
+        return reflectors, clients
     if isinstance(previous, Mapping):
-        return {str(k): str(v) for k, v in previous.items()}
+        return {str(k): str(v) for k, v in previous.items()}, {}
     raise TopologyError("previous: must be a plan or a mapping of host name to cluster ID")
+
+
+def _domain(info: dict) -> tuple:
+    return (info["zone"], info["rack"])
+
+
+def _feasible(domain_free: dict[tuple, int], clusters: int, per: int) -> bool:
+    """Can ``clusters`` empty clusters of ``per`` reflectors each still span two failure domains?"""
+    if clusters == 0:
+        return True
+    return sum(min(c, clusters * (per - 1)) for c in domain_free.values()) >= clusters * per
 
 
 def _choose_reflectors(
     cids: list[str], candidates: list[str], tiers: dict[str, int], infos: dict, per: int, keep: dict[str, str]
 ) -> dict[str, list[str]]:
-    """Fill ``per`` slots for each cluster in order; returns {cluster_id: [hosts]}."""
+    """Fill ``per`` slots for each cluster in order; returns {cluster_id: [hosts]}.
+
+    A slot prefers a zone, then a rack, the cluster does not use yet, then the preferred candidate
+    groups, then the failure domain with most free candidates, then the rendezvous score of
+    (cluster ID, host). A pick that would leave the later clusters unable to span two failure
+    domains is passed over when another pick keeps them able to.
+    """
     chosen: dict[str, list[str]] = {cid: [] for cid in cids}
     free = set(candidates)
     for host in sorted(keep):
@@ -402,33 +433,57 @@ def _choose_reflectors(
             free.discard(host)
     domain_free: dict[tuple, int] = {}
     for host in free:
-        key = (infos[host]["zone"], infos[host]["rack"])
-        domain_free[key] = domain_free.get(key, 0) + 1
-    for cid in cids:
+        domain_free[_domain(infos[host])] = domain_free.get(_domain(infos[host]), 0) + 1
+    for index, cid in enumerate(cids):
+        later = sum(1 for c in cids[index + 1 :] if not chosen[c])
         while len(chosen[cid]) < per and free:
             zones = {infos[h]["zone"] for h in chosen[cid]}
-            domains = {(infos[h]["zone"], infos[h]["rack"]) for h in chosen[cid]}
+            domains = {_domain(infos[h]) for h in chosen[cid]}
 
             def rank(host: str, zones=zones, domains=domains, cid=cid) -> tuple:
                 info = infos[host]
-                dom = (info["zone"], info["rack"])
-                return (info["zone"] not in zones, dom not in domains, -tiers.get(host, 0), domain_free[dom], _score(cid, host))
+                dom = _domain(info)
+                return (
+                    info["zone"] not in zones,
+                    dom not in domains,
+                    -tiers.get(host, 0),
+                    domain_free[dom],
+                    _score(cid, host),
+                )
 
-            best = max(free, key=rank)
+            ordered = sorted(free, key=rank, reverse=True)
+            best = ordered[0]
+            if later and _feasible(domain_free, later, per):
+                for host in ordered:
+                    dom = _domain(infos[host])
+                    domain_free[dom] -= 1
+                    ok = _feasible(domain_free, later, per)
+                    domain_free[dom] += 1
+                    if ok:
+                        best = host
+                        break
             chosen[cid].append(best)
             free.discard(best)
-            domain_free[(infos[best]["zone"], infos[best]["rack"])] -= 1
+            domain_free[_domain(infos[best])] -= 1
     return chosen
 
 
-def _assign_clients(clients: list[dict], cids: list[str], capacity: int) -> dict[str, str]:
-    """{host: cluster_id}; whole racks where they fit, else host by host; bounded by capacity."""
+def _assign_clients(clients: list[dict], cids: list[str], capacity: int, keep: dict[str, str]) -> dict[str, str]:
+    """{host: cluster_id}: kept assignments first, then whole racks where they fit, else host by
+    host, each to its rendezvous-preferred cluster with room; never over capacity."""
     room = {cid: capacity for cid in cids}
+    out: dict[str, str] = {}
+    for info in clients:
+        cid = keep.get(info["host"])
+        if cid in room and room[cid] > 0:
+            out[info["host"]] = cid
+            room[cid] -= 1
     units: dict[str, list[str]] = {}
     for info in clients:
+        if info["host"] in out:
+            continue
         unit = f"rack:{info['zone'] or ''}/{info['rack']}" if info["rack"] else f"host:{info['host']}"
         units.setdefault(unit, []).append(info["host"])
-    out: dict[str, str] = {}
     for unit in sorted(units):
         hosts = sorted(units[unit])
         order = sorted(cids, key=lambda c, u=unit: _score(u, c), reverse=True)
@@ -492,17 +547,31 @@ def _peer(name: str, spec: dict, labels: dict | None = None) -> dict:
 def _reflector_peers(reflectors: list[dict], kind: str, as_number: int) -> list[dict]:
     peers = []
     if kind == "in_cluster":
-        peers.append(_peer(f"{PEER_PREFIX}rr-mesh", {
-            "nodeSelector": f"has({LABEL_RR})", "peerSelector": f"has({LABEL_RR})"}))
+        peers.append(
+            _peer(f"{PEER_PREFIX}rr-mesh", {"nodeSelector": f"has({LABEL_RR})", "peerSelector": f"has({LABEL_RR})"})
+        )
         for cid in sorted({r["cluster_id"] for r in reflectors}):
-            peers.append(_peer(f"{PEER_PREFIX}rr-clients-{_ip_name(cid)}", {
-                "nodeSelector": f"{LABEL_RR_CLIENT_OF} == '{cid}'",
-                "peerSelector": f"{LABEL_RR_CLUSTER} == '{cid}'"}))
+            peers.append(
+                _peer(
+                    f"{PEER_PREFIX}rr-clients-{_ip_name(cid)}",
+                    {
+                        "nodeSelector": f"{LABEL_RR_CLIENT_OF} == '{cid}'",
+                        "peerSelector": f"{LABEL_RR_CLUSTER} == '{cid}'",
+                    },
+                )
+            )
         return peers
     for r in reflectors:
-        peers.append(_peer(f"{PEER_PREFIX}rr-{_ip_name(r['cluster_id'])}-{_ip_name(r['ip'])}", {
-            "nodeSelector": f"{LABEL_RR_CLIENT_OF} == '{r['cluster_id']}'",
-            "peerIP": r["ip"], "asNumber": as_number}))
+        peers.append(
+            _peer(
+                f"{PEER_PREFIX}rr-{_ip_name(r['cluster_id'])}-{_ip_name(r['ip'])}",
+                {
+                    "nodeSelector": f"{LABEL_RR_CLIENT_OF} == '{r['cluster_id']}'",
+                    "peerIP": r["ip"],
+                    "asNumber": as_number,
+                },
+            )
+        )
     return peers
 
 
@@ -542,12 +611,16 @@ def _router_peers(nodes: list[dict], infos: dict, global_peers: list[dict]) -> t
             if rack and len(group) == rack_sizes[rack]:
                 name = f"{PEER_PREFIX}router-rack-{rack}-{_ip_name(ip)}"
                 summary.append({"name": name, "ip": ip, "as_number": asn, "scope": "rack", "rack": rack})
-                resources.append(_peer(name, {"nodeSelector": f"{LABEL_RACK} == '{rack}'", "peerIP": ip, "asNumber": asn}))
+                resources.append(
+                    _peer(name, {"nodeSelector": f"{LABEL_RACK} == '{rack}'", "peerIP": ip, "asNumber": asn})
+                )
                 continue
             for node in sorted(group, key=lambda n: n["name"]):
                 name = f"{PEER_PREFIX}router-node-{node['name']}-{_ip_name(ip)}"
                 if len(name) > 253:
-                    raise TopologyError(f"hostvars[{node['host']}].calico_router_peers: peer name {name[:40]}... exceeds 253 characters")
+                    raise TopologyError(
+                        f"hostvars[{node['host']}].calico_router_peers: peer name {name[:40]}... exceeds 253 characters"
+                    )
                 summary.append({"name": name, "ip": ip, "as_number": asn, "scope": "node", "node": node["name"]})
                 resources.append(_peer(name, {"node": node["name"], "peerIP": ip, "asNumber": asn}))
     return summary, resources
@@ -562,19 +635,33 @@ def _decide_mode(n: int, settings: dict, warnings: list[str]) -> tuple[str, str]
     mesh_sessions = n * (n - 1) // 2
     if forced == "mesh":
         if n > limit:
-            warnings.append(f"calico_bgp_mode=mesh forces a full mesh of {n} nodes ({mesh_sessions:,} sessions) above calico_mesh_max_nodes {limit}")
+            warnings.append(
+                f"calico_bgp_mode=mesh forces a full mesh of {n} nodes ({mesh_sessions:,} sessions) "
+                f"above calico_mesh_max_nodes {limit}"
+            )
         else:
             warnings.append("calico_bgp_mode=mesh overrides the size rule (it would also choose mesh here)")
         return "mesh", f"forced by calico_bgp_mode=mesh: {n} nodes in a full mesh, {mesh_sessions:,} sessions"
     if forced == "route_reflector":
         if n <= limit:
-            warnings.append(f"calico_bgp_mode=route_reflector overrides the size rule ({n} nodes <= calico_mesh_max_nodes {limit} would choose mesh)")
+            warnings.append(
+                f"calico_bgp_mode=route_reflector overrides the size rule ({n} nodes <= "
+                f"calico_mesh_max_nodes {limit} would choose mesh)"
+            )
         else:
-            warnings.append("calico_bgp_mode=route_reflector overrides the size rule (it would also choose route reflectors here)")
+            warnings.append(
+                "calico_bgp_mode=route_reflector overrides the size rule (it would also choose route reflectors here)"
+            )
         return "route_reflector", f"forced by calico_bgp_mode=route_reflector with {n} nodes"
     if n <= limit:
-        return "mesh", f"{n} nodes <= calico_mesh_max_nodes {limit}: full node-to-node mesh ({mesh_sessions:,} sessions)"
-    return "route_reflector", f"{n} nodes > calico_mesh_max_nodes {limit}: a full mesh would need {mesh_sessions:,} sessions"
+        return (
+            "mesh",
+            f"{n} nodes <= calico_mesh_max_nodes {limit}: full node-to-node mesh ({mesh_sessions:,} sessions)",
+        )
+    return (
+        "route_reflector",
+        f"{n} nodes > calico_mesh_max_nodes {limit}: a full mesh would need {mesh_sessions:,} sessions",
+    )
 
 
 def plan_topology(groups: Mapping, hostvars: Mapping, settings: Mapping | None = None, previous=None) -> dict:
@@ -594,7 +681,9 @@ def plan_topology(groups: Mapping, hostvars: Mapping, settings: Mapping | None =
     assignment: dict[str, str] = {}
     reflector_cluster: dict[str, str] = {}
     if mode == "route_reflector":
-        reflector_cluster, assignment, detail = _plan_reflectors(groups, nodes_info, external_info, settings, previous, warnings)
+        reflector_cluster, assignment, detail = _plan_reflectors(
+            groups, nodes_info, external_info, settings, previous, warnings
+        )
         reason = f"{reason}; {detail}"
     elif _members(groups, RR_GROUP):
         warnings.append(f"groups[{RR_GROUP}] is not used: the plan is a full mesh")
@@ -605,11 +694,20 @@ def plan_topology(groups: Mapping, hostvars: Mapping, settings: Mapping | None =
         host = info["host"]
         is_rr = in_cluster and host in reflector_cluster
         cid = reflector_cluster.get(host) if is_rr else assignment.get(host)
-        nodes.append({
-            "name": info["name"], "host": host, "ip": info["ip"], "group": info["group"],
-            "rack": info["rack"], "zone": info["zone"], "as_number": info["as_number"],
-            "route_reflector": is_rr, "cluster_id": cid, "peers": [],
-        })
+        nodes.append(
+            {
+                "name": info["name"],
+                "host": host,
+                "ip": info["ip"],
+                "group": info["group"],
+                "rack": info["rack"],
+                "zone": info["zone"],
+                "as_number": info["as_number"],
+                "route_reflector": is_rr,
+                "cluster_id": cid,
+                "peers": [],
+            }
+        )
     reflectors = _reflector_list(reflector_cluster, infos, assignment)
     members_of: dict[str, list[str]] = {}
     for r in reflectors:
@@ -624,7 +722,8 @@ def plan_topology(groups: Mapping, hostvars: Mapping, settings: Mapping | None =
         off_as = [nd["host"] for nd in nodes if nd["as_number"] != as_number]
         if off_as:
             raise TopologyError(
-                f"hostvars[{off_as[0]}].calico_as_number: {infos[off_as[0]]['as_number']} differs from calico_as_number "
+                f"hostvars[{off_as[0]}].calico_as_number: {infos[off_as[0]]['as_number']} differs from "
+                f"calico_as_number "
                 f"{as_number}; route reflectors need every node in the same AS (iBGP)"
             )
 
@@ -633,7 +732,8 @@ def plan_topology(groups: Mapping, hostvars: Mapping, settings: Mapping | None =
     resources = {
         "bgpconfigurations": [_bgp_configuration(mode == "mesh", as_number)],
         "nodes": [_node_resource(nd, infos[nd["host"]], as_number) for nd in nodes],
-        "bgppeers": (_reflector_peers(reflectors, kind, as_number) if mode == "route_reflector" else []) + router_resources,
+        "bgppeers": (_reflector_peers(reflectors, kind, as_number) if mode == "route_reflector" else [])
+        + router_resources,
     }
     return {
         "mode": mode,
@@ -656,7 +756,11 @@ def _plan_reflectors(groups, nodes_info, external_info, settings, previous, warn
     n = len(nodes_info)
     candidates, tiers = _candidates(groups, nodes_info, external_info, settings)
     if not candidates:
-        where = f"groups[{RR_GROUP}]" if not in_cluster else f"groups[{RR_GROUP}] and calico_rr_candidate_groups ({', '.join(settings['rr_candidate_groups'])})"
+        where = (
+            f"groups[{RR_GROUP}]"
+            if not in_cluster
+            else f"groups[{RR_GROUP}] and calico_rr_candidate_groups ({', '.join(settings['rr_candidate_groups'])})"
+        )
         raise TopologyError(f"{where}: route reflector mode needs reflector candidates, none found")
     k = _cluster_count(n, settings, in_cluster)
     if k * per > len(candidates):
@@ -668,8 +772,8 @@ def _plan_reflectors(groups, nodes_info, external_info, settings, previous, warn
     if in_cluster and n - k * per < 1:
         raise TopologyError(f"calico_rr_per_client: {k * per} reflectors leave no clients among {n} nodes")
     cids = _cluster_ids(settings["rr_cluster_id_base"], k)
-    keep = _previous_assignments(previous)
-    for host, cid in keep.items():
+    keep, keep_clients = _previous_assignments(previous)
+    for host, cid in (keep | keep_clients).items():
         _cluster_id(cid, f"previous[{host}]")
     infos = {**nodes_info, **external_info}
     chosen = _choose_reflectors(cids, candidates, tiers, infos, per, keep)
@@ -682,9 +786,11 @@ def _plan_reflectors(groups, nodes_info, external_info, settings, previous, warn
         if len({(infos[h]["zone"], infos[h]["rack"]) for h in hosts}) < 2:
             domains = {(infos[h]["zone"], infos[h]["rack"]) for h in candidates}
             if len(domains) > 1:
-                warnings.append(f"reflector cluster {cid} has all its reflectors in one failure domain ({', '.join(hosts)})")
+                warnings.append(
+                    f"reflector cluster {cid} has all its reflectors in one failure domain ({', '.join(hosts)})"
+                )
     clients = [info for host, info in sorted(nodes_info.items()) if not (in_cluster and host in reflector_cluster)]
-    assignment = _assign_clients(clients, cids, cap)
+    assignment = _assign_clients(clients, cids, cap, keep_clients)
     detail = (
         f"{k} reflector cluster(s) x {per} {settings['rr_kind'].replace('_', '-')} reflectors "
         f"({len(reflector_cluster)} reflectors, up to {cap} clients each) serve {len(clients)} clients"
@@ -699,11 +805,18 @@ def _reflector_list(reflector_cluster: dict, infos: dict, assignment: dict) -> l
     out = []
     for host, cid in reflector_cluster.items():
         info = infos[host]
-        out.append({
-            "name": info["name"], "host": host, "ip": info["ip"], "cluster_id": cid,
-            "rack": info["rack"], "zone": info["zone"], "group": info["group"],
-            "clients": counts.get(cid, 0),
-        })
+        out.append(
+            {
+                "name": info["name"],
+                "host": host,
+                "ip": info["ip"],
+                "cluster_id": cid,
+                "rack": info["rack"],
+                "zone": info["zone"],
+                "group": info["group"],
+                "clients": counts.get(cid, 0),
+            }
+        )
     return sorted(out, key=lambda r: (int(ipaddress.IPv4Address(r["cluster_id"])), r["name"]))
 
 
@@ -724,8 +837,13 @@ def _stats(mode: str, nodes: list[dict], reflectors: list[dict], router: list[di
     if mode == "mesh":
         per_node = {nd["name"]: n - 1 + router_per_node[nd["name"]] for nd in nodes}
         return {
-            "nodes": n, "mesh_sessions": mesh, "plan_sessions": mesh, "router_sessions": router_sessions,
-            "reflectors": 0, "clusters": 0, "sessions_per_reflector": {},
+            "nodes": n,
+            "mesh_sessions": mesh,
+            "plan_sessions": mesh,
+            "router_sessions": router_sessions,
+            "reflectors": 0,
+            "clusters": 0,
+            "sessions_per_reflector": {},
             "max_sessions_on_node": max(per_node.values(), default=0),
         }
     r = len(reflectors)
@@ -734,8 +852,11 @@ def _stats(mode: str, nodes: list[dict], reflectors: list[dict], router: list[di
     per_reflector = {x["name"]: x["clients"] + r - 1 + router_per_node.get(x["name"], 0) for x in reflectors}
     per_client = [len(nd["peers"]) + router_per_node[nd["name"]] for nd in nodes if not nd["route_reflector"]]
     return {
-        "nodes": n, "mesh_sessions": mesh, "plan_sessions": client_sessions + rr_mesh,
-        "router_sessions": router_sessions, "reflectors": r,
+        "nodes": n,
+        "mesh_sessions": mesh,
+        "plan_sessions": client_sessions + rr_mesh,
+        "router_sessions": router_sessions,
+        "reflectors": r,
         "clusters": len({x["cluster_id"] for x in reflectors}),
         "sessions_per_reflector": per_reflector,
         "max_sessions_on_node": max(list(per_reflector.values()) + per_client, default=0),
