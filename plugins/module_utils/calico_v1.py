@@ -778,9 +778,10 @@ def convert_affinity_key(key: str, host: str) -> str:
 
 
 def convert_affinity_value(raw: str) -> bytes:
-    """Legacy empty affinity values are read as ``{}`` and stored as ``{"state":""}``."""
+    """Legacy empty affinity values (Calico 2.6 wrote ``""``) are read as ``{}`` and stored as
+    ``{"state":"","deleted":false}``, as libcalico-go's BlockAffinity serialises them."""
     if raw.strip() == "":
-        return _dump({"state": ""})
+        return _dump({"state": "", "deleted": False})
     v = _json(raw, "block affinity")
     return _dump(v)
 
@@ -886,6 +887,24 @@ def _convert_bgp_config(bgp: dict[str, str]) -> dict:
     return _obj("BGPConfiguration", "default", spec)
 
 
+def _v1_name(v1_key: str, kind: str) -> str | None:
+    """The v1 identifier of an object, for the converted-names report (None for config objects)."""
+    p = v1_key.split("/")
+    if kind in ("FelixConfiguration", "ClusterInformation", "BGPConfiguration"):
+        return None
+    if kind == "Node":
+        return p[4]
+    if kind == "BGPPeer":
+        return p[-1] if p[3] == "global" else f"{p[5]}/{p[-1]}"
+    if kind == "HostEndpoint":
+        return f"{p[4]}/{unescape(p[6])}"
+    if kind == "IPPool":
+        return p[-1]
+    if kind == "WorkloadEndpoint":
+        return "/".join(unescape(x) for x in (p[4], p[6], p[7], p[9]))
+    return unescape(p[-1])
+
+
 def _resource_id(r: dict) -> str:
     ns = r["metadata"].get("namespace")
     return f"{ns}/{r['metadata']['name']}" if ns else r["metadata"]["name"]
@@ -913,6 +932,7 @@ def convert(data: V1Data, validate: Validator | None = None, check_version_flag:
             rep.conversion_errors.append({"v1_key": v1_key, "kind": kind, "cause": _msg(e)})
             continue
         rid = _resource_id(obj)
+        v1_name = _v1_name(v1_key, kind)
         valid = True
         if (kind, rid) in seen:
             rep.name_clashes.append({"kind": kind, "name": rid, "v1_key": v1_key, "other_v1_key": seen[(kind, rid)]})
@@ -920,16 +940,15 @@ def convert(data: V1Data, validate: Validator | None = None, check_version_flag:
         seen[(kind, rid)] = v1_key
         try:
             obj = validate(obj)
-        except Exception as e:  # noqa: BLE001 - any validator failure is a report entry
+        except Exception as e:
             rep.validation_errors.append({"v1_key": v1_key, "kind": kind, "name": rid, "cause": _msg(e)})
             valid = False
         if not valid:
             continue
         resources.append((kind, obj))
         rep.counts[kind] = rep.counts.get(kind, 0) + 1
-        last = v1_key.rstrip("/").rsplit("/", 1)[-1]
-        if last != obj["metadata"]["name"]:
-            rep.converted_names.append({"kind": kind, "v1_key": v1_key, "name": rid})
+        if v1_name is not None and v1_name != rid:
+            rep.converted_names.append({"kind": kind, "v1_name": v1_name, "name": rid, "v1_key": v1_key})
     ipam = convert_ipam(data, rep)
     return Conversion(resources=resources, ipam=ipam, report=rep)
 
