@@ -220,8 +220,13 @@ class EtcdClient:
                        for name in ("KV", "Lease", "Cluster", "Maintenance", "Auth")}
         self._metadata = ()
         if self._user:
-            resp = self._stubs["Auth"].Authenticate(
-                rpc.AuthenticateRequest(name=self._user, password=self._password), timeout=self.timeout)
+            try:
+                resp = self._stubs["Auth"].Authenticate(
+                    rpc.AuthenticateRequest(name=self._user, password=self._password), timeout=self.timeout)
+            except grpc.RpcError as exc:
+                if "authentication is not enabled" in (exc.details() or ""):
+                    return  # auth is off: etcd serves anonymous requests (clientv3 does the same)
+                raise
             self._metadata = (("token", resp.token),)
 
     def close(self) -> None:
@@ -250,8 +255,13 @@ class EtcdClient:
                     return fn(request, timeout=self.timeout, metadata=self._metadata)
                 except grpc.RpcError as exc:
                     message = describe_rpc_error(exc, self.endpoints[index], self.timeout)
-                    if "invalid auth token" in (exc.details() or "") and attempt == 0:
-                        self.close()  # token expired: authenticate again on the same endpoint
+                    details = exc.details() or ""
+                    stale = "invalid auth token" in details or (
+                        self._user and not self._metadata and "user name is empty" in details)
+                    if stale and attempt == 0:
+                        # token expired, or auth was enabled after we connected without one:
+                        # authenticate again on the same endpoint
+                        self.close()
                         try:
                             self._connect(index)
                             fn = getattr(self._stubs[service], method)
