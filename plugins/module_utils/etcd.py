@@ -469,24 +469,56 @@ class EtcdClient:
         names = {rpc.NONE: "NONE", rpc.NOSPACE: "NOSPACE", rpc.CORRUPT: "CORRUPT"}
         return [{"member_id": int(a.memberID), "alarm": names.get(a.alarm, str(a.alarm))} for a in resp.alarms]
 
-    def snapshot(self, path: str) -> dict:
-        """Stream a snapshot of the member in use to ``path`` (mode 0600); return size and sha256."""
-        digest = hashlib.sha256()
-        partial = f"{path}.part"
-        size = 0
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                for chunk in self._call("Maintenance", "Snapshot", rpc.SnapshotRequest(), stream=True):
-                    handle.write(chunk.blob)
-                    digest.update(chunk.blob)
-                    size += len(chunk.blob)
-            os.replace(partial, path)
-        except BaseException:
-            if os.path.exists(partial):
-                os.unlink(partial)
-            raise
-        return {"path": path, "size": size, "sha256": digest.hexdigest(), "endpoint": self.endpoint}
+    def snapshot(self, path: str, timeout: float | None = None) -> dict:
+        """Stream a snapshot of the member in use to ``path`` (mode 0600); return size and sha256.
+
+        Chunks go to disk as they arrive (a multi-GiB database never sits in memory); the stream has
+        its own deadline ``timeout`` (None: none, since a large database takes longer than one RPC's
+        timeout); the payload is checked against the sha256 etcd appends to the stream, as
+        ``etcdctl snapshot save`` does; the file appears at ``path`` only when complete.
+        """
+        with self._lock:
+            status = self._call("Maintenance", "Status", rpc.StatusRequest())  # a live endpoint (failover)
+            endpoint = self.endpoint
+            partial = f"{path}.part"
+            try:
+                if os.path.lexists(partial):
+                    os.unlink(partial)  # a stale partial may carry a wider mode; O_EXCL gets a fresh 0600 file
+                fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except OSError as exc:
+                raise EtcdError(f"snapshot {partial}: cannot write ({exc.strerror})") from None
+            try:
+                size, digest = self._stream_snapshot(fd, endpoint, timeout)
+                os.replace(partial, path)
+            except BaseException:
+                if os.path.lexists(partial):
+                    os.unlink(partial)
+                raise
+        return {"path": path, "size": size, "sha256": digest, "endpoint": endpoint,
+                "member_id": int(status.header.member_id), "revision": int(status.header.revision)}
+
+    def _stream_snapshot(self, fd: int, endpoint: str, timeout: float | None) -> tuple[int, str]:
+        digest, payload = hashlib.sha256(), hashlib.sha256()
+        tail, size = b"", 0
+        with os.fdopen(fd, "wb") as handle:
+            try:
+                for chunk in self._stubs["Maintenance"].Snapshot(rpc.SnapshotRequest(), timeout=timeout,
+                                                                 metadata=self._metadata):
+                    blob = chunk.blob
+                    handle.write(blob)
+                    digest.update(blob)
+                    size += len(blob)
+                    data = tail + blob
+                    payload.update(data[:-32])
+                    tail = data[-32:]
+            except grpc.RpcError as exc:
+                raise EtcdError(describe_rpc_error(exc, endpoint, timeout or self.timeout)) from None
+            handle.flush()
+            os.fsync(handle.fileno())
+        if size <= 32 or payload.digest() != tail:
+            raise EtcdError(f"etcd {endpoint}: snapshot stream incomplete or corrupt "
+                            f"(the sha256 etcd appends does not match the {size} bytes received)")
+        return size, digest.hexdigest()
 
     # -- auth ---------------------------------------------------------------------------------------
     def user_list(self) -> list[str]:
