@@ -1,0 +1,445 @@
+# Copyright: kubescale.calico contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Calico v1 (etcd v2) → v3 (etcd v3) migration: calico-upgrade's phases, made resumable.
+
+Phases (reference calico-datastore.md §4.1):
+
+``validate``  read and convert, report; never writes.
+``start``     convert (refuse on any error, before any write) → lock the target → snapshot the
+              target → write a progress marker → v1 ``Ready=false`` → settle → re-read and convert
+              the paused source → write resources (calico-upgrade's order) and IPAM keys,
+              reconciling by content → prune leftovers of earlier runs → verify counts and
+              hashes → marker ``written``.
+``complete``  ClusterInformation ``datastoreReady=true``.
+``abort``     v1 ``Ready=true`` (the v3 data stays, as with calico-upgrade).
+
+Resumable: the marker key (outside ``/calico/``) says the target holds this run's own partial
+output, so a rerun skips the emptiness check and the snapshot, accepts ``Ready=false``, and
+reconciles: objects already stored with the same content are left alone (uid and
+creationTimestamp kept), missing ones are created, differing ones updated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from ansible_collections.kubescale.calico.plugins.module_utils import calico_v1
+from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources import (
+    KEY_ROOT,
+    ValidationError,
+    key_of,
+    serialize,
+    validate,
+)
+from ansible_collections.kubescale.calico.plugins.module_utils.calico_store import CalicoStore, comparable
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd import MAX_TXN_OPS, EtcdClient, Op
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd_v2 import EtcdV2Client
+
+STATE_KEY = "/kubescale/calico-migration/state"
+LOCK_KEY = "/kubescale/calico-migration/lock"
+CALICO_PREFIX = "/calico/"
+IPAM_PREFIX = calico_v1.IPAM_ROOT
+# v2 prefixes read, and the depth below each at which subtrees are read in one request
+SOURCE_PREFIXES = (("/calico/v1", 2), ("/calico/bgp/v1", 1), ("/calico/ipam/v2", 1))
+
+
+class MigrationError(Exception):
+    """The migration refused or failed; the message says why and what to do."""
+
+    def __init__(self, msg: str, report: dict | None = None, **extra) -> None:
+        super().__init__(msg)
+        self.report = report
+        self.extra = extra
+
+
+@dataclass
+class Options:
+    allow_existing_v3_data: bool = False
+    snapshot_dir: str | None = None
+    settle_time: float = 15.0
+    lock_ttl: int = 60
+    batch_size: int = 500
+    report_limit: int = 100
+    report_file: str | None = None
+    check_mode: bool = False
+
+
+@dataclass
+class Progress:
+    """Progress events: appended to a JSON-lines file and passed to an optional callback."""
+
+    path: str | None = None
+    callback: Callable[[dict], None] | None = None
+    events: list[dict] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    def __call__(self, step: str, **info) -> None:
+        event = {"t": round(time.monotonic() - self.started, 3), "step": step, **info}
+        if step in ("resources", "ipam") and self.events and self.events[-1]["step"] == step:
+            self.events[-1] = event  # keep the summary short: last batch of a run of batches
+        else:
+            self.events.append(event)
+        if self.path:
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(event) + "\n")
+        if self.callback:
+            self.callback(event)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- source ----------------------------------------------------------------------------------
+
+def read_source(source: EtcdV2Client) -> calico_v1.V1Data:
+    """Read the Calico v1 keyspace, one subtree at a time, into a V1Data."""
+    data = calico_v1.V1Data()
+    for prefix, depth in SOURCE_PREFIXES:
+        for node in source.walk(prefix, split_depth=depth):
+            data.add(node.key, node.value)
+    return data
+
+
+def convert_source(source: EtcdV2Client) -> calico_v1.Conversion:
+    return calico_v1.convert(read_source(source), validate=validate)
+
+
+def conversion_digest(conv: calico_v1.Conversion) -> str:
+    """sha256 over what will be stored (without uid/creationTimestamp), in write order."""
+    h = hashlib.sha256()
+    for _kind, obj in conv.resources:
+        h.update(serialize(obj))
+        h.update(b"\n")
+    for key, value in conv.ipam:
+        h.update(key.encode() + b"\0" + value + b"\n")
+    return h.hexdigest()
+
+
+def _content_hash(obj: dict) -> str:
+    return hashlib.sha256(json.dumps(comparable(obj), sort_keys=True).encode()).hexdigest()
+
+
+# -- target state ----------------------------------------------------------------------------
+
+def read_state(target: EtcdClient) -> dict | None:
+    kv = target.get(STATE_KEY)
+    return json.loads(kv.value) if kv else None
+
+
+def write_state(target: EtcdClient, state: dict) -> None:
+    target.put(STATE_KEY, json.dumps(state, sort_keys=True))
+
+
+def _report(conv: calico_v1.Conversion, opts: Options) -> dict:
+    if opts.report_file:
+        fd = os.open(opts.report_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(conv.report.as_dict(), handle, indent=1)
+    return conv.report.as_dict(limit=opts.report_limit)
+
+
+def _refuse_errors(conv: calico_v1.Conversion, opts: Options) -> None:
+    if not conv.report.ok:
+        rep = conv.report
+        first = (rep.conversion_errors or rep.validation_errors or rep.name_clashes)[0]
+        raise MigrationError(
+            f"the v1 data cannot be migrated: {len(rep.conversion_errors)} conversion error(s), "
+            f"{len(rep.validation_errors)} validation error(s), {len(rep.name_clashes)} name clash(es); "
+            f"first: {first}. Fix the v1 data (see report) and rerun; nothing was written.",
+            report=_report(conv, opts))
+    if not conv.resources:
+        raise MigrationError("no v1 resources found: is the source the Calico 2.x etcd (v2 API enabled)?",
+                             report=_report(conv, opts))
+
+
+def summary(conv: calico_v1.Conversion) -> dict:
+    return {"counts": dict(conv.report.counts), "total": sum(conv.report.counts.values()),
+            "filtered": len(conv.report.filtered), "renamed": len(conv.report.converted_names)}
+
+
+# -- phases ----------------------------------------------------------------------------------
+
+def validate_phase(source: EtcdV2Client, target: EtcdClient, opts: Options, progress: Progress) -> dict:
+    """Dry run: the full report, the target's state, what start would write. Never writes."""
+    conv = convert_source(source)
+    progress("converted", total=len(conv.resources) + len(conv.ipam))
+    state = read_state(target)
+    existing = target.count(CALICO_PREFIX)
+    result = {"changed": False, "phase": "validate", "report": _report(conv, opts), "summary": summary(conv),
+              "ready_v1": _ready(source), "target_keys": existing, "state": state,
+              "conversion_sha256": conversion_digest(conv)}
+    problems = []
+    if not conv.report.ok:
+        problems.append("the v1 data has conversion/validation errors or name clashes (see report)")
+    if existing and state is None and not opts.allow_existing_v3_data:
+        problems.append(f"the target holds {existing} keys under /calico/ (allow_existing_v3_data not set)")
+    if result["ready_v1"] == "false" and state is None:
+        problems.append("v1 Ready is already false: Calico networking is paused by someone else")
+    result["problems"] = problems
+    result["would_write"] = _plan_counts(target, conv) if conv.report.ok else None
+    return result
+
+
+def _ready(source: EtcdV2Client) -> str | None:
+    node = source.get(calico_v1.READY_KEY)
+    return node.value if node else None
+
+
+def _plan_counts(target: EtcdClient, conv: calico_v1.Conversion) -> dict:
+    """How many objects start would create / update / leave (computed without writing)."""
+    store = CalicoStore(target, check_mode=True, want_diff=False)
+    out = {"create": 0, "update": 0, "unchanged": 0}
+    objs = [obj for _kind, obj in conv.resources]
+    for start in range(0, len(objs), 1000):
+        res = store.apply(objs[start:start + 1000], merge=False)
+        out["create"] += len(res.created)
+        out["update"] += len(res.updated)
+        out["unchanged"] += len(res.unchanged)
+    cur = target.get_many([k for k, _ in conv.ipam]) if conv.ipam else {}
+    for key, value in conv.ipam:
+        kv = cur.get(key)
+        out["create" if kv is None else ("unchanged" if kv.value == value else "update")] += 1
+    return out
+
+
+def start_phase(source: EtcdV2Client, target: EtcdClient, opts: Options, progress: Progress) -> dict:
+    if opts.check_mode:
+        result = validate_phase(source, target, opts, progress)
+        result["phase"] = "start"
+        if result["problems"]:
+            raise MigrationError("start would be refused: " + "; ".join(result["problems"]), report=result["report"])
+        result["changed"] = bool(result["would_write"] and (result["would_write"]["create"]
+                                                            or result["would_write"]["update"]))
+        return result
+    version = source.get(calico_v1.VERSION_KEY)
+    try:
+        calico_v1.check_version(version.value if version else None)
+    except calico_v1.V1Error as exc:
+        raise MigrationError(str(exc)) from None
+    conv = convert_source(source)  # refuse bad data before the first write
+    progress("converted", total=len(conv.resources) + len(conv.ipam))
+    _refuse_errors(conv, opts)
+    with target.lock(LOCK_KEY, ttl=opts.lock_ttl, owner=f"calico_datastore_migrate pid {os.getpid()}"):
+        progress("locked")
+        return _start_locked(source, target, opts, progress, conv)
+
+
+def _start_locked(source, target, opts, progress, conv) -> dict:
+    actions: list[str] = []
+    state = read_state(target)
+    if state and state.get("phase") == "complete":
+        return {"changed": False, "phase": "start", "state": state, "actions": [],
+                "msg": "the migration is already complete (ClusterInformation datastoreReady=true)",
+                "snapshot": state.get("snapshot"), "summary": summary(conv), "report": _report(conv, opts)}
+    ready = _ready(source)
+    if state is None:
+        existing = target.count(CALICO_PREFIX)
+        if existing and not opts.allow_existing_v3_data:
+            raise MigrationError(f"the target etcd already holds {existing} keys under /calico/; refusing to mix "
+                                 "them with migrated data (set allow_existing_v3_data: true to proceed anyway)")
+        if ready == "false":
+            raise MigrationError("v1 Ready is already false: Calico networking is paused, but not by this module "
+                                 "(no migration marker in the target); resume it with phase=abort first")
+        snap = take_snapshot(target, opts.snapshot_dir)
+        progress("snapshot", path=snap["path"] if snap else None)
+        state = {"phase": "started", "started": _now(), "snapshot": snap, "target_was_empty": existing == 0}
+        write_state(target, state)
+        actions.append(f"took a snapshot of the target at {snap['path']}" if snap else "no snapshot requested")
+        progress("marker")
+    else:
+        actions.append(f"resumed the migration started at {state.get('started')} (phase {state.get('phase')})")
+    if ready != "false":
+        source.set(calico_v1.READY_KEY, "false")
+        actions.append("set v1 Ready=false (Calico 2.x networking paused)")
+        progress("paused")
+        if opts.settle_time > 0:
+            time.sleep(opts.settle_time)
+    try:
+        conv = convert_source(source)  # the final snapshot of the paused source
+        _refuse_errors(conv, opts)
+    except MigrationError:
+        source.set(calico_v1.READY_KEY, "true")
+        raise
+    digest = conversion_digest(conv)
+    state.update({"phase": "writing", "conversion_sha256": digest})
+    write_state(target, state)
+    written = write_resources(target, conv, opts, progress)
+    written_ipam = write_ipam(target, conv, progress)
+    pruned = prune(target, conv) if state.get("target_was_empty") else 0
+    progress("pruned", deleted=pruned)
+    verification = verify(target, conv)
+    progress("verified", ok=verification["ok"])
+    if not verification["ok"]:
+        raise MigrationError(f"verification failed: {verification['mismatches'][:5]} "
+                             f"({len(verification['mismatches'])} mismatches); rerun start to reconcile",
+                             verification=verification)
+    state.update({"phase": "written", "written": _now(), "counts": summary(conv)["counts"]})
+    write_state(target, state)
+    progress("done")
+    changed_objects = written["created"] + written["updated"] + written_ipam["created"] + written_ipam["updated"]
+    actions.append(f"wrote {changed_objects} objects ({written['created'] + written_ipam['created']} created, "
+                   f"{written['updated'] + written_ipam['updated']} updated, "
+                   f"{written['unchanged'] + written_ipam['unchanged']} already in place)")
+    if pruned:
+        actions.append(f"deleted {pruned} leftover keys of an earlier run")
+    return {"changed": True, "phase": "start", "actions": actions, "snapshot": state.get("snapshot"),
+            "summary": summary(conv), "report": _report(conv, opts), "verification": verification,
+            "written": {"resources": written, "ipam": written_ipam, "pruned": pruned},
+            "conversion_sha256": digest, "state": state}
+
+
+def take_snapshot(target: EtcdClient, snapshot_dir: str | None) -> dict | None:
+    if not snapshot_dir:
+        return None
+    os.makedirs(snapshot_dir, mode=0o700, exist_ok=True)
+    path = os.path.join(snapshot_dir, f"calico-v3-before-migration-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}.db")
+    return target.snapshot(path)
+
+
+def write_resources(target: EtcdClient, conv: calico_v1.Conversion, opts: Options, progress: Progress) -> dict:
+    """Store the v3 resources through CalicoStore in order, reconciling by content."""
+    store = CalicoStore(target, check_mode=False, want_diff=False)
+    objs = [obj for _kind, obj in conv.resources]
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    size = max(1, opts.batch_size)
+    for start in range(0, len(objs), size):
+        res = store.apply(objs[start:start + size], merge=False)
+        counts["created"] += len(res.created)
+        counts["updated"] += len(res.updated)
+        counts["unchanged"] += len(res.unchanged)
+        progress("resources", done=min(start + size, len(objs)), total=len(objs))
+    return counts
+
+
+def write_ipam(target: EtcdClient, conv: calico_v1.Conversion, progress: Progress,
+               batch: int = 1024) -> dict:
+    """Write the IPAM keys as they are, only where the stored bytes differ (guarded by revision)."""
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    items = conv.ipam
+    for start in range(0, len(items), batch):
+        chunk = items[start:start + batch]
+        for _attempt in range(5):
+            cur = target.get_many([k for k, _ in chunk])
+            ops, kinds = [], {}
+            for key, value in chunk:
+                kv = cur.get(key)
+                if kv is not None and kv.value == value:
+                    counts["unchanged"] += 1
+                    continue
+                ops.append(Op.put(key, value, kv.mod_revision if kv else 0))
+                kinds[key] = "updated" if kv else "created"
+            lost = {op.key for op in target.apply(ops, max_ops=MAX_TXN_OPS)}
+            for key, what in kinds.items():
+                if key not in lost:
+                    counts[what] += 1
+            if not lost:
+                break
+            chunk = [(k, v) for k, v in chunk if k in lost]
+        else:
+            raise MigrationError(f"IPAM keys kept changing under the migration (first: {chunk[0][0]})")
+        progress("ipam", done=min(start + batch, len(items)), total=len(items))
+    return counts
+
+
+def prune(target: EtcdClient, conv: calico_v1.Conversion) -> int:
+    """Delete migrated-area keys that the conversion does not produce (an earlier run's leftovers)."""
+    wanted = {key_of(obj) for _kind, obj in conv.resources} | {k for k, _ in conv.ipam}
+    doomed = [kv for prefix in (KEY_ROOT, IPAM_PREFIX) for kv in target.range(prefix, keys_only=True)
+              if kv.key not in wanted]
+    ops = [Op.delete(kv.key, kv.mod_revision) for kv in doomed]
+    target.apply(ops)
+    return len(ops)
+
+
+def verify(target: EtcdClient, conv: calico_v1.Conversion) -> dict:
+    """Re-read the target; compare per-kind counts and per-object content hashes with the conversion."""
+    expected = {key_of(obj): (kind, _content_hash(obj)) for kind, obj in conv.resources}
+    expected_ipam = {k: hashlib.sha256(v).hexdigest() for k, v in conv.ipam}
+    mismatches: list[str] = []
+    found: dict[str, int] = {}
+    seen = set()
+    for kv in target.range(KEY_ROOT):
+        if kv.key not in expected:
+            continue
+        kind, digest = expected[kv.key]
+        seen.add(kv.key)
+        if _content_hash(json.loads(kv.value)) != digest:
+            mismatches.append(f"{kv.key}: content differs")
+            continue
+        found[kind] = found.get(kind, 0) + 1
+    for kv in target.range(IPAM_PREFIX):
+        if kv.key not in expected_ipam:
+            continue
+        seen.add(kv.key)
+        if hashlib.sha256(kv.value).hexdigest() != expected_ipam[kv.key]:
+            mismatches.append(f"{kv.key}: content differs")
+            continue
+        kind = "IPAMBlock" if "/assignment/" in kv.key else ("BlockAffinity" if "/host/" in kv.key else "IPAMHandle")
+        found[kind] = found.get(kind, 0) + 1
+    missing = [k for k in list(expected) + list(expected_ipam) if k not in seen]
+    mismatches.extend(f"{k}: missing" for k in missing)
+    counts = {kind: {"expected": n, "found": found.get(kind, 0)} for kind, n in conv.report.counts.items()}
+    digest = hashlib.sha256("".join(sorted(d for _, d in expected.values())).encode()
+                            + "".join(sorted(expected_ipam.values())).encode()).hexdigest()
+    return {"ok": not mismatches, "counts": counts, "mismatches": mismatches[:100],
+            "mismatch_total": len(mismatches), "content_sha256": digest}
+
+
+def complete_phase(target: EtcdClient, opts: Options, progress: Progress) -> dict:
+    """Set ClusterInformation default datastoreReady=true (resumes Calico v3 networking)."""
+    store = CalicoStore(target, check_mode=opts.check_mode, want_diff=False)
+    with target.lock(LOCK_KEY, ttl=opts.lock_ttl, owner=f"calico_datastore_migrate pid {os.getpid()}"):
+        state = read_state(target)
+        if state is not None and state.get("phase") not in ("written", "complete"):
+            raise MigrationError(f"the migration is in phase {state.get('phase')!r}, not written: rerun phase=start "
+                                 "until it verifies before completing")
+        current = store.get("ClusterInformation", "default")
+        if current is None:
+            raise MigrationError("no ClusterInformation 'default' in the target: run phase=start first")
+        if current["spec"].get("datastoreReady") is True:
+            return {"changed": False, "phase": "complete", "actions": [], "state": state}
+        desired = {"kind": "ClusterInformation", "apiVersion": current["apiVersion"],
+                   "metadata": {"name": "default"}, "spec": {**current["spec"], "datastoreReady": True}}
+        res = store.apply([desired], merge=True)
+        if state is not None and not opts.check_mode:
+            state.update({"phase": "complete", "completed": _now()})
+            write_state(target, state)
+        progress("completed")
+        return {"changed": res.changed, "phase": "complete", "state": state,
+                "actions": ["set ClusterInformation default datastoreReady=true (Calico v3 networking resumed)"]}
+
+
+def abort_phase(source: EtcdV2Client, target: EtcdClient | None, opts: Options, progress: Progress) -> dict:
+    """Set v1 Ready=true again (resumes Calico 2.x networking); the v3 data stays."""
+    ready = _ready(source)
+    if ready == "true":
+        return {"changed": False, "phase": "abort", "actions": [], "ready_v1": ready}
+    if not opts.check_mode:
+        source.set(calico_v1.READY_KEY, "true")
+        if target is not None:
+            state = read_state(target)
+            if state is not None and state.get("phase") != "complete":
+                state.update({"phase": "aborted", "aborted": _now()})
+                write_state(target, state)
+    progress("aborted")
+    return {"changed": True, "phase": "abort", "ready_v1": "true",
+            "actions": ["set v1 Ready=true (Calico 2.x networking resumed; v3 data left in place)"]}
+
+
+def run(phase: str, source: EtcdV2Client, target: EtcdClient, opts: Options, progress: Progress) -> dict:
+    if phase == "validate":
+        return validate_phase(source, target, opts, progress)
+    if phase == "start":
+        return start_phase(source, target, opts, progress)
+    if phase == "complete":
+        return complete_phase(target, opts, progress)
+    if phase == "abort":
+        return abort_phase(source, target, opts, progress)
+    raise ValidationError(f"phase: {phase!r} is not one of validate, start, complete, abort")
