@@ -27,23 +27,22 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import re
 from collections.abc import Iterable, Mapping
 
-try:  # the shared validators, one place for each concept
-    from ansible_collections.kubescale.calico.plugins.module_utils import (
-        calico_resources as _cr,
-    )
-except ImportError:  # pragma: no cover - before the foundation lands, or outside a collection
-    _cr = None
-
-_SHARED_ERRORS = (getattr(_cr, "ValidationError", ValueError), ValueError, TypeError)
+from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources import (
+    API_VERSION,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    ValidationError,
+    parse_as_number,
+    validate_cluster_id,
+    validate_ip,
+    validate_label_name,
+    validate_name,
+)
 
 NODE_GROUPS = ("master", "management", "proxy", "worker")
 RR_GROUP = "route_reflectors"
-API_VERSION = "projectcalico.org/v3"
-MANAGED_BY_LABEL = getattr(_cr, "MANAGED_BY_LABEL", "kubescale.io/managed-by")
-MANAGED_BY_VALUE = getattr(_cr, "MANAGED_BY_VALUE", "kubescale.calico")
 LABEL_PREFIX = "kubescale.io/"
 LABEL_GROUP = "kubescale.io/group"
 LABEL_RACK = "kubescale.io/rack"
@@ -67,107 +66,59 @@ DEFAULTS: dict = {
 MODES = ("auto", "mesh", "route_reflector")
 KINDS = ("in_cluster", "external")
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_ASDOT = re.compile(r"^(\d+)\.(\d+)$")
-
 
 class TopologyError(ValueError):
     """An inventory or setting the planner refuses; the message names the field and the rule."""
 
 
 # --------------------------------------------------------------------------------------------
-# validators (the shared ones from calico_resources when present)
+# validators: the shared ones from calico_resources, their errors turned into TopologyError
 
 
-def _shared(name: str):
-    return getattr(_cr, name, None) if _cr is not None else None
+def _text(value) -> str:
+    return value if isinstance(value, str) else str(value)
 
 
 def _as_number(value, field: str) -> int:
-    """An AS number, plain or asdot ("1.10"), 1..4294967295."""
-    shared = _shared("parse_as_number")
-    if shared is not None and not isinstance(value, bool):
-        try:
-            number = int(shared(value))
-        except _SHARED_ERRORS as exc:
-            raise TopologyError(f"{field}: {exc}") from None
-    else:
-        number = _parse_as_number(value, field)
+    """An AS number, plain or asdot ("1.10"), 1..4294967295 (0 means "unset" in Calico)."""
+    try:
+        number = parse_as_number(value if isinstance(value, (bool, int, str)) else str(value), field)
+    except ValidationError as exc:
+        raise TopologyError(str(exc)) from None
     if number == 0:
         raise TopologyError(f"{field}: AS number 0 is reserved; use 1..4294967295")
     return number
 
 
-def _parse_as_number(value, field: str) -> int:
-    rule = "must be an AS number 1..4294967295 or asdot A.B with A, B in 0..65535"
-    if isinstance(value, bool):
-        raise TopologyError(f"{field}: {value!r} {rule}")
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, str) and value.strip().isdigit():
-        number = int(value.strip())
-    elif isinstance(value, str) and _ASDOT.match(value.strip()):
-        high, low = (int(x) for x in _ASDOT.match(value.strip()).groups())
-        if high > 65535 or low > 65535:
-            raise TopologyError(f"{field}: {value!r} {rule}")
-        number = (high << 16) + low
-    else:
-        raise TopologyError(f"{field}: {value!r} {rule}")
-    if not 0 <= number <= 4294967295:
-        raise TopologyError(f"{field}: {value!r} {rule}")
-    return number
-
-
 def _ipv4(value, field: str) -> str:
     try:
-        return str(ipaddress.IPv4Address(str(value).strip()))
-    except (ipaddress.AddressValueError, ValueError):
-        raise TopologyError(f"{field}: {value!r} is not an IPv4 address") from None
+        return validate_ip(_text(value), field, version=4)
+    except ValidationError as exc:
+        raise TopologyError(str(exc)) from None
 
 
 def _cluster_id(value, field: str) -> str:
-    shared = _shared("validate_cluster_id")
-    if shared is not None:
-        try:
-            shared(str(value))
-        except _SHARED_ERRORS as exc:
-            raise TopologyError(f"{field}: {exc}") from None
     try:
-        return str(ipaddress.IPv4Address(str(value).strip()))
-    except (ipaddress.AddressValueError, ValueError):
-        raise TopologyError(
-            f"{field}: {value!r} is not a route reflector cluster ID (a dotted IPv4 value such as 224.0.0.1)"
-        ) from None
+        return validate_cluster_id(_text(value), field)
+    except ValidationError as exc:
+        raise TopologyError(str(exc)) from None
 
 
 def _domain_name(value, field: str) -> str | None:
     """A rack or zone name: a DNS-1123 label, because it becomes a label value and part of names."""
     if value is None or value == "":
         return None
-    text = str(value)
-    if len(text) > 63 or not _DNS_LABEL.match(text):
-        raise TopologyError(
-            f"{field}: {text!r} must be a DNS-1123 label (lower-case letters, digits and '-', "
-            "starting and ending with a letter or digit, at most 63 characters)"
-        )
-    return text
+    try:
+        return validate_label_name(_text(value), field)
+    except ValidationError as exc:
+        raise TopologyError(str(exc)) from None
 
 
 def _node_name(value, field: str) -> str:
-    text = str(value)
-    shared = _shared("validate_name")
-    if shared is not None:
-        try:
-            shared(text)
-        except _SHARED_ERRORS as exc:
-            raise TopologyError(f"{field}: {exc}") from None
-    if len(text) > 253 or not _DNS_SUBDOMAIN.match(text):
-        raise TopologyError(
-            f"{field}: {text!r} is not a valid Calico node name (a DNS-1123 subdomain: lower-case "
-            "letters, digits, '-' and '.', at most 253 characters); set calico_node_name"
-        )
-    return text
+    try:
+        return validate_name(_text(value), field)
+    except ValidationError as exc:
+        raise TopologyError(f"{exc}; set calico_node_name") from None
 
 
 def _int_setting(settings: Mapping, key: str, minimum: int) -> int:
@@ -470,7 +421,7 @@ def _choose_reflectors(
 
 def _assign_clients(clients: list[dict], cids: list[str], capacity: int, keep: dict[str, str]) -> dict[str, str]:
     """{host: cluster_id}: kept assignments first, then whole racks where they fit, else host by
-    host, each to its rendezvous-preferred cluster with room; never over capacity."""
+    host, each to the cluster with most room left (ties by rendezvous score); never over capacity."""
     room = {cid: capacity for cid in cids}
     out: dict[str, str] = {}
     for info in clients:
@@ -486,17 +437,16 @@ def _assign_clients(clients: list[dict], cids: list[str], capacity: int, keep: d
         units.setdefault(unit, []).append(info["host"])
     for unit in sorted(units):
         hosts = sorted(units[unit])
-        order = sorted(cids, key=lambda c, u=unit: _score(u, c), reverse=True)
-        target = next((c for c in order if room[c] >= len(hosts)), None)
-        if target is not None:
+        fits = [c for c in cids if room[c] >= len(hosts)]
+        if fits:
+            target = max(fits, key=lambda c, u=unit: (room[c], _score(u, c)))
             for host in hosts:
                 out[host] = target
             room[target] -= len(hosts)
             continue
         for host in hosts:
-            pref = sorted(cids, key=lambda c, h=host: _score(h, c), reverse=True)
-            target = next((c for c in pref if room[c] > 0), None)
-            if target is None:  # cannot happen: K is chosen so that K * capacity >= clients
+            target = max(cids, key=lambda c, h=host: (room[c], _score(h, c)))
+            if room[target] <= 0:  # cannot happen: K is chosen so that K * capacity >= clients
                 raise TopologyError("calico_rr_capacity: not enough reflector capacity for every client")
             out[host] = target
             room[target] -= 1
@@ -750,6 +700,19 @@ def plan_topology(groups: Mapping, hostvars: Mapping, settings: Mapping | None =
     }
 
 
+def _keep_cluster_count(k: int, keep: dict[str, str], settings: dict, candidates: int, nodes: int | None) -> int:
+    """Hysteresis: with a previous plan, keep its clusters while candidates (and clients) allow."""
+    if not keep:
+        return k
+    base = int(ipaddress.IPv4Address(settings["rr_cluster_id_base"]))
+    indexes = [int(ipaddress.IPv4Address(c)) - base for c in keep.values()]
+    previous_k = max((i + 1 for i in indexes if 0 <= i < 4096), default=0)
+    per = settings["rr_per_client"]
+    while previous_k > k and (previous_k * per > candidates or (nodes is not None and nodes - previous_k * per < 1)):
+        previous_k -= 1
+    return max(k, previous_k)
+
+
 def _plan_reflectors(groups, nodes_info, external_info, settings, previous, warnings):
     in_cluster = settings["rr_kind"] == "in_cluster"
     per, cap = settings["rr_per_client"], settings["rr_capacity"]
@@ -769,12 +732,13 @@ def _plan_reflectors(groups, nodes_info, external_info, settings, previous, warn
             f"reflectors at calico_rr_capacity {cap}, but only {len(candidates)} candidate(s): "
             f"{', '.join(candidates[:8])}; add hosts to the {RR_GROUP} group or raise calico_rr_capacity"
         )
-    if in_cluster and n - k * per < 1:
-        raise TopologyError(f"calico_rr_per_client: {k * per} reflectors leave no clients among {n} nodes")
-    cids = _cluster_ids(settings["rr_cluster_id_base"], k)
     keep, keep_clients = _previous_assignments(previous)
     for host, cid in (keep | keep_clients).items():
         _cluster_id(cid, f"previous[{host}]")
+    k = _keep_cluster_count(k, keep, settings, len(candidates), n if in_cluster else None)
+    if in_cluster and n - k * per < 1:
+        raise TopologyError(f"calico_rr_per_client: {k * per} reflectors leave no clients among {n} nodes")
+    cids = _cluster_ids(settings["rr_cluster_id_base"], k)
     infos = {**nodes_info, **external_info}
     chosen = _choose_reflectors(cids, candidates, tiers, infos, per, keep)
     reflector_cluster = {h: cid for cid, hosts in chosen.items() for h in hosts}
