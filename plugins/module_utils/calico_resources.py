@@ -105,13 +105,16 @@ def validate_qualified_key(key: Any, field: str) -> str:
     return key
 
 
-def validate_labels(labels: Any, field: str = "metadata.labels") -> dict[str, str]:
+def validate_labels(labels: Any, field: str = "metadata.labels", allow_removal: bool = False) -> dict[str, str]:
+    """Label keys and values; with ``allow_removal`` a None value means 'remove this label'."""
     if labels is None:
         return {}
     if not isinstance(labels, dict):
         raise ValidationError(f"{field}: must be a mapping of label keys to string values")
     for key, value in labels.items():
         validate_qualified_key(key, field)
+        if value is None and allow_removal:
+            continue
         if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE_RE.match(value):
             raise ValidationError(f"{field}.{key}: value {value!r} is not a valid label value "
                                   "(≤63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric)")
@@ -648,8 +651,12 @@ def storage_name(kind: str, name: str) -> str:
     return name
 
 
-def validate(resource: Any) -> dict:
-    """Check one resource and return a normalised copy ready to store (no uid/timestamps added)."""
+def validate_identity(resource: Any) -> dict:
+    """Check what names an object (kind, apiVersion, name, namespace) and its labels/annotations.
+
+    Returns a normalised copy; the spec is copied unchecked. Enough to compute the key, so a merge
+    can read what is stored before the whole object is judged by :func:`validate`.
+    """
     if not isinstance(resource, dict):
         raise ValidationError("resource: must be a mapping with kind, metadata and spec")
     kind = resource_kind(resource.get("kind"))
@@ -670,18 +677,42 @@ def validate(resource: Any) -> dict:
         meta["namespace"] = validate_label_name(metadata.get("namespace"), f"{kind.kind}.metadata.namespace")
     elif metadata.get("namespace"):
         raise ValidationError(f"{kind.kind}.metadata.namespace: {kind.kind} is cluster-scoped and takes no namespace")
-    if "resourceVersion" in metadata and metadata["resourceVersion"] not in (None, ""):
-        pass  # accepted on input (e.g. round-tripped from calico_resource_info) but never stored
-    labels = validate_labels(metadata.get("labels"), f"{kind.kind}.metadata.labels")
+    # resourceVersion is accepted on input (round-tripped from calico_resource_info) but never stored.
+    labels = validate_labels(metadata.get("labels"), f"{kind.kind}.metadata.labels", allow_removal=True)
     annotations = validate_annotations(metadata.get("annotations"), f"{kind.kind}.metadata.annotations")
     if labels:
         meta["labels"] = labels
     if annotations:
         meta["annotations"] = annotations
-    _KIND_RULES[kind.kind](out)
+    for key, value in metadata.items():  # uid, creationTimestamp and the rest of a stored object's metadata
+        if key not in meta and key not in ("labels", "annotations", "resourceVersion", "selfLink"):
+            meta[key] = copy.deepcopy(value)
+    if not isinstance(spec, dict):
+        raise ValidationError(f"{kind.kind}.spec: must be a mapping")
+    return out
+
+
+def validate(resource: Any) -> dict:
+    """Check one whole resource and return a normalised copy ready to store (defaults filled in)."""
+    out = validate_identity(resource)
+    _KIND_RULES[out["kind"]](out)
     if not out["metadata"].get("labels"):
         out["metadata"].pop("labels", None)
     return out
+
+
+IMMUTABLE_FIELDS = {"IPPool": ("cidr", "blockSize")}
+
+
+def check_immutable(stored: dict | None, desired: dict) -> None:
+    """Refuse an update that changes a field Calico treats as immutable (e.g. an IPPool's cidr)."""
+    if stored is None:
+        return
+    for name in IMMUTABLE_FIELDS.get(desired["kind"], ()):
+        before, after = (stored.get("spec") or {}).get(name), (desired.get("spec") or {}).get(name)
+        if before is not None and before != after:
+            raise ValidationError(f"{desired['kind']}.spec.{name}: is immutable ({before!r} is stored, "
+                                  f"{after!r} was asked for); create a new {desired['kind']} instead")
 
 
 def key_for(kind: str, name: str, namespace: str | None = None) -> str:
@@ -717,3 +748,30 @@ def deserialize(value: bytes, mod_revision: int | None = None) -> dict:
     if mod_revision is not None:
         obj.setdefault("metadata", {})["resourceVersion"] = str(mod_revision)
     return obj
+
+
+def load_resources(definition: Any = None, src: str | None = None) -> list[dict]:
+    """Resources from a module's ``definition`` (one or a list) or a YAML/JSON file ``src``."""
+    if src:
+        import yaml  # PyYAML ships with ansible-core
+
+        try:
+            with open(src, encoding="utf-8") as handle:
+                documents = [doc for doc in yaml.safe_load_all(handle) if doc is not None]
+        except (OSError, yaml.YAMLError) as exc:
+            raise ValidationError(f"src: cannot read {src}: {exc}") from None
+        definition = documents
+    if isinstance(definition, dict):
+        definition = definition.get("items", [definition]) if definition.get("kind") == "List" else [definition]
+    if not isinstance(definition, list) or not definition:
+        raise ValidationError("definition: give one resource (a mapping) or a non-empty list of them")
+    items: list[dict] = []
+    for entry in definition:
+        if isinstance(entry, dict) and entry.get("kind") == "List":
+            items.extend(entry.get("items") or [])
+        else:
+            items.append(entry)
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ValidationError(f"definition[{index}]: must be a mapping with kind, metadata and spec")
+    return items

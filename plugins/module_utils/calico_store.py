@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources import (
     ValidationError,
+    check_immutable,
     deserialize,
     key_for,
     key_of,
@@ -25,6 +26,8 @@ from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources 
     selector_matches,
     serialize,
     validate,
+    validate_identity,
+    validate_name,
 )
 from ansible_collections.kubescale.calico.plugins.module_utils.etcd import MAX_TXN_OPS, EtcdClient, EtcdError, Op
 
@@ -70,10 +73,12 @@ def now_rfc3339() -> str:
 
 
 def deep_merge(base: dict, update: dict) -> dict:
-    """``update`` laid over ``base``: mappings merge key by key, anything else replaces."""
+    """``update`` laid over ``base``: mappings merge key by key, None removes, anything else replaces."""
     out = copy.deepcopy(base)
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
@@ -142,6 +147,10 @@ class CalicoStore:
         """The object that should be stored, given what is stored now."""
         if current is None:
             body = copy.deepcopy(desired)
+            body["spec"] = deep_merge({}, body.get("spec") or {})  # drop removal markers (None)
+            for key in COMPARED_META:
+                if key in body["metadata"]:
+                    body["metadata"][key] = {k: v for k, v in body["metadata"][key].items() if v is not None}
             body["metadata"]["uid"] = str(uuid.uuid4())
             body["metadata"]["creationTimestamp"] = now_rfc3339()
             return body
@@ -151,7 +160,8 @@ class CalicoStore:
             body["spec"] = deep_merge(current.get("spec") or {}, desired.get("spec") or {})
             for key in COMPARED_META:
                 if desired["metadata"].get(key):
-                    body["metadata"][key] = {**(current["metadata"].get(key) or {}), **desired["metadata"][key]}
+                    merged = {**(current["metadata"].get(key) or {}), **desired["metadata"][key]}
+                    body["metadata"][key] = {k: v for k, v in merged.items() if v is not None}
         else:
             body["spec"] = copy.deepcopy(desired.get("spec") or {})
             for key in COMPARED_META:
@@ -162,12 +172,17 @@ class CalicoStore:
         body["kind"], body["apiVersion"] = desired["kind"], desired["apiVersion"]
         return body
 
-    def _validate_all(self, resources: Iterable[dict]) -> list[tuple[str, dict]]:
+    def _validate_all(self, resources: Iterable[dict], merge: bool) -> list[tuple[str, dict]]:
+        """Check every resource before anything is read or written.
+
+        A merge is judged whole once the stored object is read (still before any write), since a
+        partial spec may rely on stored fields.
+        """
         seen: dict[str, int] = {}
         out = []
         for index, resource in enumerate(resources):
             try:
-                clean = validate(resource)
+                clean = validate_identity(resource) if merge else validate(resource)
             except ValidationError as exc:
                 raise ValidationError(f"resources[{index}]: {exc}") from None
             key = key_of(clean)
@@ -181,7 +196,8 @@ class CalicoStore:
     # -- writes ---------------------------------------------------------------------------------
     def apply(self, resources: Iterable[dict], merge: bool = True) -> ApplyResult:
         """Create or update resources so that the store holds them; write only what differs."""
-        pending = self._validate_all(resources)  # every check before the first write
+        pending = self._validate_all(resources, merge)
+        index_of = {key: index for index, (key, _) in enumerate(pending)}
         result = ApplyResult()
         for _attempt in range(MAX_ATTEMPTS):
             current = self._read({key for key, _ in pending})
@@ -189,7 +205,11 @@ class CalicoStore:
             for key, desired in pending:
                 kv = current.get(key)
                 stored = deserialize(kv.value) if kv else None
-                body = self._desired_state(stored, desired, merge)
+                try:
+                    body = validate(self._desired_state(stored, desired, merge))
+                    check_immutable(stored, body)
+                except ValidationError as exc:
+                    raise ValidationError(f"resources[{index_of[key]}]: {exc}") from None
                 if stored is not None and comparable(stored) == comparable(body):
                     result.unchanged.append(key)
                     continue
@@ -212,6 +232,7 @@ class CalicoStore:
         keys = []
         for index, (kind, name, namespace) in enumerate(refs):
             try:
+                validate_name(name, f"{kind}.metadata.name")
                 keys.append(key_for(kind, name, namespace))
             except ValidationError as exc:
                 raise ValidationError(f"resources[{index}]: {exc}") from None
@@ -274,3 +295,43 @@ class CalicoStore:
         if self.want_diff:
             result.diff["before"][key] = before
             result.diff["after"][key] = after
+
+
+def read_resources(client: EtcdClient, kind: str, name: str | None = None, namespace: str | None = None,
+                   labels: dict | None = None, selector: str | None = None, page_size: int = 500) -> dict:
+    """The result of an info query: one object by name, or a (filtered, paged) list of a kind."""
+    store = CalicoStore(client, check_mode=True)
+    if name:
+        validate_name(name, f"{kind}.metadata.name")
+        found = store.get(kind, name, namespace)
+        tree_ok = found is not None and (not selector or selector_matches(
+            parse_selector(selector, "label_selector"), found["metadata"].get("labels") or {}))
+        label_ok = found is not None and all((found["metadata"].get("labels") or {}).get(k) == v
+                                             for k, v in (labels or {}).items())
+        items = [found] if tree_ok and label_ok else []
+    else:
+        items = store.list(kind, namespace, labels=labels, selector=selector, page_size=page_size)
+    return {"changed": False, "resources": items, "count": len(items)}
+
+
+def ensure_node(store: CalicoStore, name: str, bgp: dict, labels: dict | None = None,
+                purge_labels: bool = False, create: bool = True) -> ApplyResult:
+    """Set BGP fields and labels of one Node, keeping what calico-node owns.
+
+    In ``bgp`` None means "leave as is" and "" means "remove the field".
+    """
+    validate_name(name, "Node.metadata.name")
+    spec_bgp = {key: (None if value == "" else value) for key, value in bgp.items() if value is not None}
+    current = store.get("Node", name)
+    if current is None and not create:
+        raise StoreError(f"Node {name}: does not exist and create is false")
+    wanted_labels = dict(labels or {})
+    if purge_labels and current is not None:
+        for key in (current["metadata"].get("labels") or {}):
+            wanted_labels.setdefault(key, None)
+    body = {"kind": "Node", "apiVersion": "projectcalico.org/v3", "metadata": {"name": name}, "spec": {}}
+    if spec_bgp:
+        body["spec"]["bgp"] = spec_bgp
+    if wanted_labels:
+        body["metadata"]["labels"] = wanted_labels
+    return store.apply([body], merge=True)
