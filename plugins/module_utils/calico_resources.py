@@ -96,8 +96,8 @@ def validate_qualified_key(key: Any, field: str) -> str:
     """A Kubernetes qualified name: optional DNS-subdomain prefix + '/' + name of ≤63 characters."""
     if not isinstance(key, str) or not key:
         raise ValidationError(f"{field}: label/annotation keys must be non-empty strings")
-    prefix, _, name = key.rpartition("/")
-    if prefix:
+    prefix, slash, name = key.rpartition("/")
+    if slash:
         validate_name(prefix, f"{field} prefix of {key!r}")
     if len(name) > 63 or not _QUALIFIED_NAME_RE.match(name):
         raise ValidationError(f"{field}: key {key!r} is not a qualified name "
