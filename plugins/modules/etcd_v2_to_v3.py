@@ -1,0 +1,165 @@
+#!/usr/bin/python
+# Copyright: kubescale.calico contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: etcd_v2_to_v3
+short_description: Copy an etcd v2 key prefix into the etcd v3 keyspace, online
+version_added: 0.1.0
+description:
+  - Reads every key under O(prefix) through the v2 API of O(source) and writes it into the v3 keyspace
+    of the target (the connection options), optionally under O(destination_prefix) instead of O(prefix).
+  - Unlike C(etcdctl migrate) it runs online, against any cluster, and keeps TTLs. Keys with a TTL are
+    written with a lease of their remaining TTL (C(etcdctl migrate) makes them permanent, or drops them
+    with C(--no-ttl)).
+  - Directories are dropped (v3 has none). Only keys whose value differs are written, in guarded
+    transactions of at most 128 operations; the copy is verified by re-reading (count and sha256).
+  - For Calico data, use M(kubescale.calico.calico_datastore_migrate), which converts the v1 model.
+author:
+  - kubescale.calico developers
+extends_documentation_fragment:
+  - kubescale.calico.etcd_connection
+  - kubescale.calico.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+options:
+  prefix:
+    description: The v2 key prefix to copy (a directory such as V(/registry) or a single key).
+    type: str
+    required: true
+  destination_prefix:
+    description:
+      - Write the keys under this v3 prefix instead of O(prefix).
+      - With O(prefix=/a) and V(/b), the v2 key V(/a/x) becomes the v3 key V(/b/x).
+    type: str
+  split_depth:
+    description: Directories this deep below O(prefix) are each read in one request (memory vs. requests).
+    type: int
+    default: 2
+  source:
+    description: The etcd v2 API to read (etcd must run with C(--enable-v2=true)).
+    type: dict
+    required: true
+    suboptions:
+      endpoints:
+        description: v2 client URLs, tried in order.
+        type: list
+        elements: str
+        default: ["http://127.0.0.1:2379"]
+      ca_cert:
+        description: CA bundle for the source's server certificates.
+        type: path
+      client_cert:
+        description: Client certificate (with O(source.client_key)).
+        type: path
+      client_key:
+        description: Key of O(source.client_cert).
+        type: path
+      user:
+        description: Basic-auth user of the v2 API.
+        type: str
+      password:
+        description: Password of O(source.user).
+        type: str
+      timeout:
+        description: Seconds per request.
+        type: float
+        default: 10.0
+"""
+
+EXAMPLES = r"""
+- name: Copy the flannel network config from etcd v2 into v3
+  kubescale.calico.etcd_v2_to_v3:
+    prefix: /coreos.com/network
+    source:
+      endpoints: ["http://10.0.0.5:2379"]
+    endpoints: ["https://10.0.0.5:2379"]
+    ca_cert: /etc/etcd/ca.pem
+"""
+
+RETURN = r"""
+source_keys:
+  description: Keys (not directories) found under the prefix.
+  returned: always
+  type: int
+copied:
+  description: Keys written (or that would be written in check mode).
+  returned: always
+  type: int
+created:
+  description: Keys that did not exist in the target.
+  returned: always
+  type: int
+updated:
+  description: Keys whose value (or missing lease) differed.
+  returned: always
+  type: int
+unchanged:
+  description: Keys already in place.
+  returned: always
+  type: int
+ttl_keys:
+  description: Keys with a TTL (written with a lease of the remaining TTL).
+  returned: always
+  type: int
+leases:
+  description: Lease ID granted per remaining TTL (seconds → lease ID).
+  returned: always
+  type: dict
+verification:
+  description: Count and sha256 of the copied keys as re-read from the target.
+  returned: unless check mode
+  type: dict
+"""
+
+import copy
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources import ValidationError
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd import (
+    ETCD_CONNECTION_ARGSPEC,
+    ETCD_CONNECTION_REQUIRED_TOGETHER,
+    EtcdError,
+    client_from_module,
+)
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd_v2 import (
+    V2_CONNECTION_ARGSPEC,
+    EtcdV2Error,
+    client_from_params,
+)
+from ansible_collections.kubescale.calico.plugins.module_utils.migration import MigrationError, copy_v2_prefix
+
+
+def main() -> None:
+    spec = copy.deepcopy(ETCD_CONNECTION_ARGSPEC)
+    spec.update(
+        prefix=dict(type="str", required=True),
+        destination_prefix=dict(type="str"),
+        split_depth=dict(type="int", default=2),
+        source=dict(type="dict", required=True, options=copy.deepcopy(V2_CONNECTION_ARGSPEC)),
+    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
+                           required_together=ETCD_CONNECTION_REQUIRED_TOGETHER)
+    p = module.params
+    if p["split_depth"] < 0:
+        module.fail_json(msg=f"split_depth: must not be negative, got {p['split_depth']}")
+    target = client_from_module(module)
+    try:
+        source = client_from_params(p["source"])
+        result = copy_v2_prefix(source, target, p["prefix"], p["destination_prefix"], check_mode=module.check_mode,
+                                split_depth=p["split_depth"])
+    except (MigrationError, EtcdError, EtcdV2Error, ValidationError) as exc:
+        module.fail_json(msg=str(exc))
+    finally:
+        target.close()
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
