@@ -440,10 +440,15 @@ class EtcdClient:
                 "member_id": int(resp.header.member_id), "cluster_id": int(resp.header.cluster_id),
                 "revision": int(resp.header.revision), "is_leader": resp.leader == resp.header.member_id}
 
-    def _on_endpoint(self, endpoint: str, service: str, method: str, request):
-        """One RPC against exactly ``endpoint`` (no failover), for per-member checks."""
+    def for_endpoint(self, endpoint: str) -> EtcdClient:
+        """A client on exactly ``endpoint`` (no failover) with this one's TLS and credentials."""
         other = EtcdClient([endpoint], timeout=self.timeout, user=self._user, password=self._password)
         other._tls = self._tls
+        return other
+
+    def _on_endpoint(self, endpoint: str, service: str, method: str, request):
+        """One RPC against exactly ``endpoint`` (no failover), for per-member checks."""
+        other = self.for_endpoint(endpoint)
         try:
             return other._call(service, method, request)
         finally:
