@@ -163,6 +163,8 @@ def validate_ip(value: Any, field: str, version: int | None = None) -> str:
         address = ipaddress.ip_address(str(value).strip()) if isinstance(value, str) else None
     except ValueError:
         address = None
+    if address is not None and getattr(address, "scope_id", None):
+        address = None  # 'fe80::1%eth0': Go's net.ParseIP (Calico's 'ip' rule) takes no zone
     if address is None or (version and address.version != version):
         want = {4: "an IPv4", 6: "an IPv6"}.get(version or 0, "an IPv4 or IPv6")
         raise ValidationError(f"{field}: {value!r} is not {want} address")
@@ -189,8 +191,19 @@ def validate_cluster_id(value: Any, field: str = "routeReflectorClusterID") -> s
     return validate_ip(value.strip(), field, version=4)
 
 
+_CIDR_TEXT = re.compile(r"[0-9A-Fa-f:.]+/\d{1,3}")
+_CIDR_OR_IP_TEXT = re.compile(r"[0-9A-Fa-f:.]+(/\d{1,3})?")
+
+
 def validate_cidr(value: Any, field: str, version: int | None = None, strict: bool = True) -> str:
-    """A network in CIDR form; ``strict`` demands host bits be zero (Calico's 'net' rule)."""
+    """A network in CIDR form; ``strict`` demands host bits be zero (Calico's 'net' rule).
+
+    Strict CIDRs need an explicit '/<bits>' (Go's ParseCIDR); without ``strict`` a bare address is a
+    host network (Calico's 'cidr' rule, ParseCIDROrIP). Netmask forms and IPv6 zones are no CIDRs.
+    """
+    pattern = _CIDR_TEXT if strict else _CIDR_OR_IP_TEXT
+    if isinstance(value, str) and not pattern.fullmatch(value.strip()):
+        raise ValidationError(f"{field}: {value!r}: not a CIDR (address/prefix-length)")
     try:
         network = ipaddress.ip_network(str(value).strip(), strict=strict) if isinstance(value, str) else None
     except ValueError as exc:
@@ -204,7 +217,8 @@ def validate_cidr(value: Any, field: str, version: int | None = None, strict: bo
 def validate_cidr_or_ip(value: Any, field: str, version: int) -> str:
     """Node addresses: an address or an address/prefix (host bits allowed, Calico's 'cidrv4')."""
     try:
-        interface = ipaddress.ip_interface(str(value).strip()) if isinstance(value, str) else None
+        text = str(value).strip() if isinstance(value, str) else ""
+        interface = ipaddress.ip_interface(text) if _CIDR_OR_IP_TEXT.fullmatch(text) else None
     except ValueError:
         interface = None
     if interface is None or interface.version != version:
