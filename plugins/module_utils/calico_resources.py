@@ -442,7 +442,8 @@ def _validate_bgpconfiguration(resource: dict) -> None:
             if not isinstance(entry, dict) or "cidr" not in entry:
                 raise ValidationError(f"{field}.{key}[{index}]: must be a mapping with a cidr")
             entry["cidr"] = validate_cidr(entry["cidr"], f"{field}.{key}[{index}].cidr")
-    if "listenPort" in spec and not (isinstance(spec["listenPort"], int) and 1 <= spec["listenPort"] <= 65535):
+    port = spec.get("listenPort")
+    if "listenPort" in spec and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
         raise ValidationError(f"{field}.listenPort: {spec['listenPort']!r} must be a port 1–65535")
 
 
