@@ -381,6 +381,13 @@ def selector_matches(tree, labels: dict[str, str]) -> bool:
             "ends with": value.endswith(tree[2])}[op]
 
 
+def _uses_global(tree) -> bool:
+    """Whether a parsed selector calls global() (not merely has the text in a quoted value)."""
+    if tree[0] == "global":
+        return True
+    return tree[0] in ("not", "and", "or") and any(_uses_global(child) for child in tree[1:])
+
+
 def validate_selector(text: Any, field: str) -> str:
     parse_selector(text, field)
     return text
@@ -524,8 +531,7 @@ def _validate_ippool(resource: dict) -> None:
         raise ValidationError(f"{field}: ipipMode and vxlanMode may not both be enabled")
     _bool(spec, "natOutgoing", field)
     _bool(spec, "disabled", field)
-    validate_selector(spec["nodeSelector"], f"{field}.nodeSelector")
-    if "global()" in spec["nodeSelector"]:
+    if _uses_global(parse_selector(spec["nodeSelector"], f"{field}.nodeSelector")):
         raise ValidationError(f"{field}.nodeSelector: global() is not allowed here")
     for deprecated in ("ipip", "nat-outgoing"):
         if deprecated in spec:
