@@ -220,7 +220,12 @@ def run(plan: dict, workdir: Path, timeout: float, observe_s: float = 20.0, bird
         res.pss_total_mib = round(sum(pss.values()) / 1024, 1)
         res.pss_max_mib = round(max(pss.values()) / 1024, 1)
         if res.outcome == "converged":
-            est = sc.sessions()
+            settle = time.monotonic() + 15  # sessions not needed for convergence (RR-RR) may lag
+            while True:
+                est = sc.sessions()
+                if sum(v or 0 for v in est.values()) // 2 >= res.plan_sessions or time.monotonic() > settle:
+                    break
+                time.sleep(1)
             counts = [v for v in est.values() if v is not None]
             res.sessions_established = sum(counts) // 2
             res.sessions_per_daemon_max = max(counts)

@@ -1,0 +1,48 @@
+"""Plot convergence time and BGP sessions vs N for both modes (PNG)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def plot(results: list[dict], out: Path, timeout: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    styles = {"route_reflector": ("tab:blue", "o", "2 route reflectors"), "mesh": ("tab:red", "s", "full mesh")}
+    for mode, (color, marker, label) in styles.items():
+        rows = sorted((r for r in results if r["mode"] == mode), key=lambda r: r["n"])
+        done = [r for r in rows if r["converged_s"] is not None]
+        ax1.plot([r["n"] for r in done], [r["converged_s"] for r in done], marker=marker, color=color, label=label)
+        for r in rows:
+            if r["converged_s"] is None:
+                ax1.scatter([r["n"]], [timeout], marker="x", s=80, color=color)
+                ax1.annotate(f"not converged in {timeout:.0f} s\n({r['converged_nodes']}/{r['n']} nodes)",
+                             (r["n"], timeout), textcoords="offset points", xytext=(-120, -28), fontsize=8,
+                             color=color)
+        ax2.plot([r["n"] for r in rows], [r["plan_sessions"] for r in rows], marker=marker, color=color,
+                 label=f"{label} (planned)")
+        est = [r for r in rows if r["sessions_established"] is not None]
+        ax2.scatter([r["n"] for r in est], [r["sessions_established"] for r in est], marker="+", s=120,
+                    color="black", zorder=3)
+    ax1.set(xlabel="Calico nodes (N)", ylabel="seconds until every node has every block",
+            title="BGP convergence (BIRD 2, 2 cores)")
+    ax1.grid(alpha=0.3)
+    ax1.legend()
+    ax2.set(xlabel="Calico nodes (N)", ylabel="BGP sessions", yscale="log",
+            title="BGP sessions (+ = counted Established)")
+    ax2.grid(alpha=0.3, which="both")
+    ax2.legend()
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+
+
+if __name__ == "__main__":
+    data = json.loads(Path(sys.argv[1]).read_text())
+    plot(data["results"], Path(sys.argv[2]), data["timeout_s"])
