@@ -576,12 +576,27 @@ def workload_endpoint_name(node: str, orchestrator: str, workload: str, endpoint
     return f"{escape(node)}-{middle}-{escape(endpoint)}"
 
 
+def _computed_wep_name(spec: dict) -> str | None:
+    """The computed name from a WorkloadEndpoint spec, or None when the spec lacks what it needs."""
+    if any(not isinstance(spec.get(k) or "", str) for k in ("node", "orchestrator", "endpoint", "pod",
+                                                             "containerID", "workload")):
+        return None
+    orchestrator = spec.get("orchestrator")
+    workload = {"k8s": spec.get("pod"), "cni": spec.get("containerID")}.get(orchestrator, spec.get("workload") or "")
+    if not (spec.get("node") and orchestrator and spec.get("endpoint")) or (orchestrator in ("k8s", "cni")
+                                                                            and not workload):
+        return None
+    return workload_endpoint_name(spec["node"], orchestrator, workload or "", spec["endpoint"])
+
+
 def _validate_workloadendpoint(resource: dict) -> None:
     field = "WorkloadEndpoint.spec"
     spec = _spec(resource, "WorkloadEndpoint")
-    for key in ("node", "orchestrator", "endpoint"):
-        if not spec.get(key):
+    for key in ("node", "orchestrator", "endpoint", "pod", "containerID", "workload"):
+        if key in ("node", "orchestrator", "endpoint") and not spec.get(key):
             raise ValidationError(f"{field}.{key}: is required")
+        if spec.get(key) is not None and not isinstance(spec[key], str):
+            raise ValidationError(f"{field}.{key}: must be a string, got {spec[key]!r}")
     orchestrator = spec["orchestrator"]
     workload = {"k8s": spec.get("pod"), "cni": spec.get("containerID")}.get(orchestrator, spec.get("workload") or "")
     if orchestrator in ("k8s", "cni") and not workload:
@@ -693,7 +708,10 @@ def validate_identity(resource: Any) -> dict:
     spec = copy.deepcopy(resource.get("spec") or {})
     out = {"kind": kind.kind, "apiVersion": API_VERSION, "metadata": {}, "spec": spec}
     meta = out["metadata"]
-    meta["name"] = storage_name(kind.kind, validate_name(metadata.get("name"), f"{kind.kind}.metadata.name"))
+    name = metadata.get("name")
+    if kind.kind == "WorkloadEndpoint" and not name and isinstance(spec, dict):
+        name = _computed_wep_name(spec)  # libcalico-go fills an empty WorkloadEndpoint name in (§1.3)
+    meta["name"] = storage_name(kind.kind, validate_name(name, f"{kind.kind}.metadata.name"))
     if kind.namespaced:
         meta["namespace"] = validate_label_name(metadata.get("namespace"), f"{kind.kind}.metadata.namespace")
     elif metadata.get("namespace"):
