@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Everything a fresh Debian 12 machine needs to run the tests and the lab (idempotent).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+export DEBIAN_FRONTEND=noninteractive
+pkgs=(etcd-server etcd-client bird2 systemd-container debootstrap iproute2 openssh-client git make openssl
+      ca-certificates procps psmisc)
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if ((${#missing[@]})); then
+  # Keep Debian's own etcd/bird units from starting on this machine: tests and the lab run their own.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  rm -f /usr/sbin/policy-rc.d
+fi
+python3 -m pip install -q --disable-pip-version-check -r "$repo/requirements.txt" 2>&1 | grep -v "^WARNING: Running pip as\|dependency resolver\|which is incompatible\|^ERROR: pip's" || true
+python3 -c "import etcd3, molecule, testinfra, kubernetes, hypothesis" >/dev/null
+# Link the checkout as ansible_collections/kubescale/calico for playbooks run from the repo.
+mkdir -p "$repo/.lab/collections/ansible_collections/kubescale"
+ln -sfn "$repo" "$repo/.lab/collections/ansible_collections/kubescale/calico"

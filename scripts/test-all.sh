@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The README's test command: every check CI runs, each step reported, non-zero exit if any failed.
+set -uo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+export ANSIBLE_COLLECTIONS_PATH="$repo/.lab/collections"
+export PYTHONDONTWRITEBYTECODE=1
+declare -a names=() results=()
+step() {
+  local name=$1; shift
+  echo; echo "=== $name: $*"
+  local start=$SECONDS
+  "$@"; local rc=$?
+  echo "=== $name: rc=$rc in $((SECONDS - start))s"
+  names+=("$name"); results+=("$rc")
+}
+only=${TEST_STEPS:-ruff pytest sanity lint molecule}
+for s in $only; do
+  case $s in
+    ruff)     step ruff ruff check . ;;
+    pytest)   step pytest python3 -m pytest -q -p no:cacheprovider tests/unit tests/integration ;;
+    sanity)   step sanity bash scripts/sanity.sh ;;
+    lint)     step ansible-lint ansible-lint --profile production --offline -q roles playbooks ;;
+    molecule) for sc in $(ls molecule 2>/dev/null); do
+                [ -f "molecule/$sc/molecule.yml" ] && step "molecule-$sc" molecule test -s "$sc"
+              done ;;
+  esac
+done
+echo; echo "=== summary"
+failed=0
+for i in "${!names[@]}"; do
+  printf '%-22s %s\n' "${names[$i]}" "$([ "${results[$i]}" = 0 ] && echo ok || echo "FAILED (rc=${results[$i]})")"
+  [ "${results[$i]}" = 0 ] || failed=$((failed + 1))
+done
+echo "steps: $(( ${#names[@]} - failed )) passed, $failed failed"
+exit $((failed > 0))
