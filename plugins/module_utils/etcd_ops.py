@@ -188,9 +188,9 @@ def _cluster_text(members: list[dict]) -> str:
 
 def _even_warning(count: int) -> list[str]:
     if count and count % 2 == 0:
-        return [f"the cluster now has {count} members: an even count tolerates no more failures than "
-                f"{count - 1} members ({count - quorum(count)}) and needs a larger quorum ({quorum(count)}); "
-                "use an odd number"]
+        return [f"the cluster now has {count} members, an even count: it tolerates {count - quorum(count)} "
+                f"failure(s), no more than {count - 1} members would, yet needs {quorum(count)} for quorum; "
+                "aim for an odd number of members"]
     return []
 
 
