@@ -526,6 +526,18 @@ class EtcdClient:
         return size, digest.hexdigest()
 
     # -- auth ---------------------------------------------------------------------------------------
+    def authenticate(self, user: str, password: str) -> bool | None:
+        """Whether ``password`` is ``user``'s password; None when auth is off (etcd cannot tell then)."""
+        try:
+            self._call("Auth", "Authenticate", rpc.AuthenticateRequest(name=user, password=password))
+            return True
+        except EtcdError as exc:
+            if "authentication failed" in str(exc):
+                return False
+            if "authentication is not enabled" in str(exc):
+                return None
+            raise
+
     def user_list(self) -> list[str]:
         return sorted(self._call("Auth", "UserList", rpc.AuthUserListRequest()).users)
 
