@@ -13,7 +13,7 @@ description:
   - Only the options you give are written; other fields of the stored object are kept.
   - O(node_to_node_mesh), O(as_number) and the service address lists may only be set on C(default), as in Calico.
 author:
-  - kubescale.calico developers
+  - Kubescale Calico Developers (@kubescale)
 extends_documentation_fragment:
   - kubescale.calico.etcd_connection
   - kubescale.calico.attributes

@@ -15,7 +15,7 @@ description:
     O(peer_ip) and O(peer_selector) exclude each other, and O(as_number) must be unset with O(peer_selector).
   - The peer's spec and labels become exactly what the options say (unset options are removed).
 author:
-  - kubescale.calico developers
+  - Kubescale Calico Developers (@kubescale)
 extends_documentation_fragment:
   - kubescale.calico.etcd_connection
   - kubescale.calico.attributes

@@ -13,7 +13,7 @@ description:
   - Fields calico-node itself writes (orchRefs, tunnel addresses, status) are kept; only what you give changes.
   - When the Node does not exist yet it is created (calico-node adopts it when it starts), unless O(create) is false.
 author:
-  - kubescale.calico developers
+  - Kubescale Calico Developers (@kubescale)
 extends_documentation_fragment:
   - kubescale.calico.etcd_connection
   - kubescale.calico.attributes

@@ -19,7 +19,7 @@ description:
     128 operations; a write that loses a race with another writer is re-read and retried.
   - GlobalNetworkPolicy and NetworkPolicy names are stored with the C(default.) tier prefix, as Calico v3.0 to v3.28 do.
 author:
-  - kubescale.calico developers
+  - Kubescale Calico Developers (@kubescale)
 extends_documentation_fragment:
   - kubescale.calico.etcd_connection
   - kubescale.calico.attributes

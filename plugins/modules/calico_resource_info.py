@@ -15,7 +15,7 @@ description:
     4 MiB message limit.
   - Each object is returned as stored, with C(metadata.resourceVersion) set to its etcd mod_revision.
 author:
-  - kubescale.calico developers
+  - Kubescale Calico Developers (@kubescale)
 extends_documentation_fragment:
   - kubescale.calico.etcd_connection
   - kubescale.calico.attributes.INFO_MODULE

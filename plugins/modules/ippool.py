@@ -17,7 +17,7 @@ description:
   - O(cidr) and O(block_size) cannot change on an existing pool (Calico treats them as immutable); create a new pool
     and disable the old one instead.
 author:
-  - kubescale.calico developers
+  - Kubescale Calico Developers (@kubescale)
 extends_documentation_fragment:
   - kubescale.calico.etcd_connection
   - kubescale.calico.attributes

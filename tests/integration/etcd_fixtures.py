@@ -167,7 +167,7 @@ class EtcdServer:
         if user:
             cmd += ["--user", user]
         env = dict(os.environ, ETCDCTL_API="3")
-        out = subprocess.run(cmd + list(args), capture_output=True, text=True, env=env, timeout=30)
+        out = subprocess.run(cmd + list(args), capture_output=True, text=True, env=env, timeout=30, check=False)
         if check and out.returncode != 0:
             raise RuntimeError(f"etcdctl {' '.join(args)} failed: {out.stderr.strip()}")
         return out.stdout
