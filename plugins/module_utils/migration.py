@@ -226,6 +226,7 @@ def start_phase(source: EtcdV2Client, target: EtcdClient, opts: Options, progres
     conv = convert_source(source)  # refuse bad data before the first write
     progress("converted", total=len(conv.resources) + len(conv.ipam))
     _refuse_errors(conv, opts)
+    _refuse_target(target, source, opts, read_state(target))  # before the lock: a refusal writes nothing
     with target.lock(LOCK_KEY, ttl=opts.lock_ttl, owner=f"calico_datastore_migrate pid {os.getpid()}"):
         progress("locked")
         return _start_locked(source, target, opts, progress, conv)
@@ -240,13 +241,7 @@ def _start_locked(source, target, opts, progress, conv) -> dict:
                 "snapshot": state.get("snapshot"), "summary": summary(conv), "report": _report(conv, opts)}
     ready = _ready(source)
     if state is None:
-        existing = target.count(CALICO_PREFIX)
-        if existing and not opts.allow_existing_v3_data:
-            raise MigrationError(f"the target etcd already holds {existing} keys under /calico/; refusing to mix "
-                                 "them with migrated data (set allow_existing_v3_data: true to proceed anyway)")
-        if ready == "false":
-            raise MigrationError("v1 Ready is already false: Calico networking is paused, but not by this module "
-                                 "(no migration marker in the target); resume it with phase=abort first")
+        existing = _refuse_target(target, source, opts, state)
         snap = take_snapshot(target, opts.snapshot_dir)
         progress("snapshot", path=snap["path"] if snap else None)
         state = {"phase": "started", "started": _now(), "snapshot": snap, "target_was_empty": existing == 0}
@@ -271,7 +266,7 @@ def _start_locked(source, target, opts, progress, conv) -> dict:
     state.update({"phase": "writing", "conversion_sha256": digest})
     write_state(target, state)
     written = write_resources(target, conv, opts, progress)
-    written_ipam = write_ipam(target, conv, progress)
+    written_ipam = write_ipam(target, conv, progress, batch=max(1, opts.batch_size))
     pruned = prune(target, conv) if state.get("target_was_empty") else 0
     progress("pruned", deleted=pruned)
     verification = verify(target, conv)
@@ -293,6 +288,20 @@ def _start_locked(source, target, opts, progress, conv) -> dict:
             "summary": summary(conv), "report": _report(conv, opts), "verification": verification,
             "written": {"resources": written, "ipam": written_ipam, "pruned": pruned},
             "conversion_sha256": digest, "state": state}
+
+
+def _refuse_target(target: EtcdClient, source: EtcdV2Client, opts: Options, state: dict | None) -> int:
+    """Without this module's marker: refuse a non-empty target and a source paused by someone else."""
+    if state is not None:
+        return 0
+    existing = target.count(CALICO_PREFIX)
+    if existing and not opts.allow_existing_v3_data:
+        raise MigrationError(f"the target etcd already holds {existing} keys under /calico/; refusing to mix "
+                             "them with migrated data (set allow_existing_v3_data: true to proceed anyway)")
+    if _ready(source) == "false":
+        raise MigrationError("v1 Ready is already false: Calico networking is paused, but not by this module "
+                             "(no migration marker in the target); resume it with phase=abort first")
+    return existing
 
 
 def take_snapshot(target: EtcdClient, snapshot_dir: str | None) -> dict | None:

@@ -1,0 +1,315 @@
+"""Calico v1 (etcd v2) → v3 (etcd v3) migration against two real etcd 3.4 processes.
+
+The source is a separate etcd with the v2 API enabled (``v2_source``), the target is the shared
+``etcd_single`` fixture; both run on loopback and are stopped by PID.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from ansible_runner import run_module
+from etcd_fixtures import make_server
+
+from ansible_collections.kubescale.calico.plugins.module_utils import calico_v1_dataset as gen
+from ansible_collections.kubescale.calico.plugins.module_utils import migration
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd import EtcdError
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd_v2 import EtcdV2Client, EtcdV2Error
+
+DRIVER = Path(__file__).resolve().parent / "migrate_driver.py"
+SMALL = {"hosts": 6, "workloads": 30, "namespaces": 3, "policies": 4, "host_endpoints": 2}
+
+
+@pytest.fixture(scope="session")
+def _v2_server(tmp_path_factory):
+    server = make_server(tmp_path_factory.mktemp("v2src"), "v2src", enable_v2=True)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def v2_source(_v2_server):
+    """A v2 client on the source etcd, with an empty /calico tree."""
+    client = EtcdV2Client(_v2_server.endpoints)
+    client.delete("/calico", recursive=True)
+    client.delete("/other", recursive=True)
+    return client
+
+
+@pytest.fixture
+def small_source(v2_source):
+    gen.write(v2_source, gen.generate(**SMALL))
+    return v2_source
+
+
+def _opts(tmp_path, **kw) -> migration.Options:
+    base = {"settle_time": 0, "snapshot_dir": str(tmp_path / "snaps"), "lock_ttl": 2, "batch_size": 20}
+    base.update(kw)
+    return migration.Options(**base)
+
+
+def _dump_target(client) -> dict[str, bytes]:
+    """Every /calico/ key of the target, with uid and creationTimestamp taken out of resources."""
+    out = {}
+    for kv in client.range("/calico/"):
+        value = kv.value
+        if kv.key.startswith("/calico/resources/"):
+            obj = json.loads(value)
+            assert obj["metadata"].pop("uid") and obj["metadata"].pop("creationTimestamp")
+            value = json.dumps(obj).encode()
+        out[kv.key] = value
+    return out
+
+
+def _driver(args: dict, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(DRIVER), json.dumps(args)], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def _wait_lock_free(client, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while client.get(migration.LOCK_KEY) is not None:
+        assert time.monotonic() < deadline, "the killed run's lock did not expire"
+        time.sleep(0.2)
+
+
+def test_full_migration_writes_calicoctl_objects_and_verifies(small_source, etcd_single, tmp_path):
+    before = small_source.read_prefix("/calico")
+    target = etcd_single.client()
+    result = migration.run("start", small_source, target, _opts(tmp_path), migration.Progress())
+    assert result["changed"] and result["verification"]["ok"]
+    counts = result["summary"]["counts"]
+    assert counts["WorkloadEndpoint"] == 30 and counts["Node"] == 6 and counts["IPAMHandle"] == 36
+    assert all(v["expected"] == v["found"] for v in result["verification"]["counts"].values())
+    assert os.path.getsize(result["snapshot"]["path"]) == result["snapshot"]["size"] > 0
+    assert oct(os.stat(result["snapshot"]["path"]).st_mode & 0o777) == "0o600"
+
+    root = "/calico/resources/v3/projectcalico.org/"
+    peer = json.loads(target.get(root + "bgppeers/10-0-0-1").value)
+    assert peer["kind"] == "BGPPeer" and peer["apiVersion"] == "projectcalico.org/v3"
+    assert peer["metadata"]["uid"] and peer["metadata"]["creationTimestamp"].endswith("Z")
+    assert "resourceVersion" not in peer["metadata"]
+    assert target.get(root + "bgppeers/fd00-0000-0000-0000-0000-0000-0000-0001") is not None
+    assert target.get(root + "ippools/192-168-0-0-16") is not None
+    assert target.get(root + "globalnetworkpolicies/default.allow-dns") is not None
+    weps = [kv.key for kv in target.range(root + "workloadendpoints/")]
+    assert len(weps) == 30 and all("-k8s-" in k and k.endswith("-eth0") for k in weps)
+    wep = json.loads(target.get(weps[0]).value)
+    assert wep["spec"]["profiles"] == [f"kns.{wep['metadata']['namespace']}"]
+    ci = json.loads(target.get(root + "clusterinformations/default").value)
+    assert ci["spec"]["datastoreReady"] is False and ci["spec"]["calicoVersion"] == gen.CALICO_VERSION
+    assert target.get("/calico/ipam/v2/assignment/ipv4/block/192.168.0.0-26") is not None
+    assert target.get("/calico/ipam/v2/host/worker-0005.example.net/ipv4/block/192.168.1.64-26") is not None
+
+    after = small_source.read_prefix("/calico")
+    assert after.pop("/calico/v1/Ready") == "false" and before.pop("/calico/v1/Ready") == "true"
+    assert after == before  # the v2 source is unchanged apart from the Ready flag
+
+    rev = etcd_single.revision()
+    again = migration.run("start", small_source, target, _opts(tmp_path), migration.Progress())
+    assert again["written"]["resources"]["created"] == again["written"]["resources"]["updated"] == 0
+    assert max(kv.mod_revision for kv in target.range("/calico/")) <= rev  # no Calico key rewritten
+
+    done = migration.run("complete", small_source, target, _opts(tmp_path), migration.Progress())
+    assert done["changed"]
+    assert json.loads(target.get(root + "clusterinformations/default").value)["spec"]["datastoreReady"] is True
+    assert not migration.run("complete", small_source, target, _opts(tmp_path), migration.Progress())["changed"]
+    aborted = migration.run("abort", small_source, target, _opts(tmp_path), migration.Progress())
+    assert aborted["changed"] and small_source.get("/calico/v1/Ready").value == "true"
+
+
+# Where to SIGKILL, as progress steps of a start run: after the lock, the snapshot, the marker, the
+# pause, the first and the middle resource batch, the first IPAM batch, the prune and the verify.
+KILL_STEPS = ["locked", "snapshot", "marker", "paused", "resources", "resources+", "ipam", "pruned", "verified"]
+
+
+def _kill_points(steps: list[str]) -> list[int]:
+    points = []
+    for step in KILL_STEPS:
+        if step == "resources+":
+            batches = [i for i, s in enumerate(steps) if s == "resources"]
+            points.append(batches[len(batches) // 2])
+        else:
+            points.append(steps.index(step))
+    return points
+
+
+def test_killed_migration_converges_to_the_uninterrupted_result(small_source, etcd_single, tmp_path):
+    args = {"phase": "start", "source": small_source.endpoints, "target": etcd_single.endpoints,
+            "options": {"settle_time": 0, "snapshot_dir": str(tmp_path / "snaps"), "lock_ttl": 2,
+                        "batch_size": 20}}
+    ref = _driver({**args, "progress_file": str(tmp_path / "ref.progress")})
+    assert ref.returncode == 0, ref.stdout + ref.stderr
+    steps = [json.loads(line)["step"] for line in (tmp_path / "ref.progress").read_text().splitlines()]
+    assert steps[:5] == ["converted", "locked", "snapshot", "marker", "paused"] and steps[-1] == "done"
+    points = _kill_points(steps)
+    assert len(set(points)) == len(KILL_STEPS)
+    reference = _dump_target(etcd_single.client())
+    for point in points:
+        etcd_single.wipe()
+        small_source.set("/calico/v1/Ready", "true")
+        killed = _driver({**args, "kill_at": point})
+        assert killed.returncode == -signal.SIGKILL, f"kill at {point}: {killed.stdout}{killed.stderr}"
+        _wait_lock_free(etcd_single.client())
+        rerun = _driver(args)
+        assert rerun.returncode == 0, f"rerun after kill at {point} ({steps[point]}): {rerun.stdout}"
+        assert _dump_target(etcd_single.client()) == reference, f"kill at event {point} ({steps[point]})"
+
+
+def test_rerun_keeps_uid_and_creation_timestamp(small_source, etcd_single, tmp_path):
+    args = {"phase": "start", "source": small_source.endpoints, "target": etcd_single.endpoints,
+            "options": {"settle_time": 0, "snapshot_dir": "", "lock_ttl": 2, "batch_size": 20}}
+    assert _driver({**args, "kill_at": 5}).returncode == -signal.SIGKILL  # after the first resource batch
+    target = etcd_single.client()
+    first = {kv.key: json.loads(kv.value)["metadata"]["uid"] for kv in target.range("/calico/resources/")}
+    assert first
+    _wait_lock_free(target)
+    assert _driver(args).returncode == 0
+    after = {kv.key: json.loads(kv.value)["metadata"]["uid"] for kv in target.range("/calico/resources/")}
+    assert all(after[k] == uid for k, uid in first.items())
+    assert len(after) > len(first)
+
+
+def test_second_concurrent_migration_is_refused_by_the_lock(small_source, etcd_single, tmp_path):
+    args = {"phase": "start", "source": small_source.endpoints, "target": etcd_single.endpoints,
+            "options": {"settle_time": 0, "snapshot_dir": "", "lock_ttl": 5}, "pause_at": 1, "pause_for": 60}
+    first = subprocess.Popen([sys.executable, str(DRIVER), json.dumps(args)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout.readline().strip() == "PAUSED"  # holds the lock now
+        with pytest.raises(EtcdError, match=r"lock .* is held by calico_datastore_migrate pid"):
+            migration.run("start", small_source, etcd_single.client(), _opts(tmp_path), migration.Progress())
+    finally:
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(10)
+
+
+def test_non_empty_target_is_refused_unless_allowed(small_source, etcd_single, tmp_path):
+    target = etcd_single.client()
+    target.put("/calico/resources/v3/projectcalico.org/bgppeers/existing", b'{"kind":"BGPPeer"}')
+    rev = etcd_single.revision()
+    with pytest.raises(migration.MigrationError, match="already holds 1 keys under /calico/"):
+        migration.run("start", small_source, target, _opts(tmp_path), migration.Progress())
+    assert etcd_single.revision() == rev
+    assert small_source.get("/calico/v1/Ready").value == "true"
+    result = migration.run("start", small_source, target, _opts(tmp_path, allow_existing_v3_data=True),
+                           migration.Progress())
+    assert result["verification"]["ok"]
+    assert target.get("/calico/resources/v3/projectcalico.org/bgppeers/existing") is not None  # not pruned
+
+
+def test_malformed_v1_data_is_reported_and_nothing_is_written(small_source, etcd_single, tmp_path):
+    bad = {
+        "/calico/v1/ipam/v4/pool/10.0.0.0-8": "{not json",
+        "/calico/v1/host/worker-0001/workload/k8s/no-namespace/endpoint/eth0": "{}",
+        "/calico/v1/host/Worker-0002/metadata": "{}",  # clashes with worker-0002 after ConvertNodeName
+        "/calico/bgp/v1/global/peer_v4/10.9.9.9": '{"ip":"10.9.9.9","as_num":"sixty-four"}',
+        "/calico/v1/host/worker-0003/workload/k8s/ns.-pod-/endpoint/eth0": "{}",
+    }
+    for key, value in bad.items():
+        small_source.set(key, value)
+    source_before = small_source.read_prefix("/calico")
+    rev = etcd_single.revision()
+    report_file = tmp_path / "report.json"
+    with pytest.raises(migration.MigrationError, match="cannot be migrated") as err:
+        migration.run("start", small_source, etcd_single.client(), _opts(tmp_path, report_file=str(report_file)),
+                      migration.Progress())
+    report = err.value.report
+    errs = {e["v1_key"]: e["cause"] for e in report["conversion_errors"]}
+    assert "invalid JSON" in errs["/calico/v1/ipam/v4/pool/10.0.0.0-8"]
+    assert "malformed k8s workload ID 'no-namespace'" in errs[
+        "/calico/v1/host/worker-0001/workload/k8s/no-namespace/endpoint/eth0"]
+    assert "not an AS number" in errs["/calico/bgp/v1/global/peer_v4/10.9.9.9"]
+    assert "may not start or end" in errs["/calico/v1/host/worker-0003/workload/k8s/ns.-pod-/endpoint/eth0"]
+    assert [(c["kind"], c["name"]) for c in report["name_clashes"]] == [("Node", "worker-0002")]
+    assert json.loads(report_file.read_text())["conversion_errors_total"] == 4
+    assert oct(report_file.stat().st_mode & 0o777) == "0o600"
+    assert etcd_single.revision() == rev  # nothing written to the target
+    assert small_source.read_prefix("/calico") == source_before  # nor to the source (Ready untouched)
+
+
+def test_module_validate_and_check_mode_start_write_nothing(small_source, etcd_single, tmp_path):
+    conn = {"source": {"endpoints": small_source.endpoints}, "endpoints": etcd_single.endpoints,
+            "snapshot_dir": str(tmp_path / "snaps"), "settle_time": 0}
+    rev = etcd_single.revision()
+    res = run_module("calico_datastore_migrate", {**conn, "phase": "validate", "report_limit": 3})
+    assert not res.get("failed"), res.get("msg")
+    assert res["changed"] is False and res["problems"] == []
+    assert res["would_write"]["create"] == res["summary"]["total"]
+    assert len(res["report"]["converted_names"]) == 3 and res["report"]["converted_names_total"] > 3
+    dry = run_module("calico_datastore_migrate", {**conn, "phase": "start"}, check=True)
+    assert not dry.get("failed"), dry.get("msg")
+    assert dry["changed"] is True
+    assert etcd_single.revision() == rev
+    assert small_source.get("/calico/v1/Ready").value == "true"
+    assert not (tmp_path / "snaps").exists()
+    real = run_module("calico_datastore_migrate", {**conn, "phase": "start",
+                                                   "progress_file": str(tmp_path / "p.jsonl")})
+    assert real["changed"] and real["verification"]["ok"], real.get("msg")
+    assert json.loads((tmp_path / "p.jsonl").read_text().splitlines()[-1])["step"] == "done"
+    bad = run_module("calico_datastore_migrate", {**conn, "phase": "start", "batch_size": 0})
+    assert bad["failed"] and "batch_size" in bad["msg"]
+
+
+def test_etcd_v2_to_v3_keeps_ttl_as_lease_drops_dirs_and_check_mode_writes_nothing(v2_source, etcd_single):
+    v2_source.set("/other/a", "1")
+    v2_source.set("/other/sub/b", "2")
+    v2_source.set("/other/ttl", "expiring", ttl=300)
+    v2_source.mkdir("/other/emptydir")
+    args = {"prefix": "/other", "destination_prefix": "/copied", "source": {"endpoints": v2_source.endpoints},
+            "endpoints": etcd_single.endpoints}
+    rev = etcd_single.revision()
+    dry = run_module("etcd_v2_to_v3", args, check=True)
+    assert dry["changed"] and dry["copied"] == 3, dry.get("msg")
+    assert etcd_single.revision() == rev
+    res = run_module("etcd_v2_to_v3", args)
+    assert res["changed"] and res["created"] == 3 and res["ttl_keys"] == 1 and res["verification"]["ok"]
+    target = etcd_single.client()
+    assert {kv.key: kv.value for kv in target.range("/copied")} == {
+        "/copied/a": b"1", "/copied/sub/b": b"2", "/copied/ttl": b"expiring"}
+    ttl_kv = target.get("/copied/ttl")
+    assert ttl_kv.lease and 250 < target.lease_ttl(ttl_kv.lease) <= 300
+    assert target.get("/copied/a").lease == 0
+    again = run_module("etcd_v2_to_v3", args)
+    assert again["changed"] is False and again["unchanged"] == 3
+
+
+def test_v2_client_fails_over_and_names_the_endpoint(small_source):
+    live = small_source.endpoints[0]
+    client = EtcdV2Client(["http://127.0.0.1:9", live])
+    assert client.get("/calico/v1/Ready").value == "true"
+    assert client.endpoint == live
+    with pytest.raises(EtcdV2Error, match=r"http://127.0.0.1:9: connection refused"):
+        EtcdV2Client(["http://127.0.0.1:9"]).get("/calico/v1/Ready")
+    with pytest.raises(EtcdV2Error, match="endpoints: 'ftp://x' is not an http"):
+        EtcdV2Client(["ftp://x"])
+
+
+def test_v2_client_over_tls_with_client_certificate(tmp_path_factory):
+    from pki import TestPKI
+
+    base = tmp_path_factory.mktemp("v2tls")
+    pki = TestPKI(base / "pki")
+    server_cert, server_key = pki.issue("etcd-server", server=True, client=True)
+    client_cert, client_key = pki.issue("calico-client")
+    server = make_server(base, "v2tls", scheme="https", enable_v2=True)
+    server.tls = {"ca": pki.ca_cert, "cert": server_cert, "key": server_key}
+    server.client_tls = {"ca_cert": str(pki.ca_cert), "client_cert": str(client_cert),
+                         "client_key": str(client_key)}
+    server.start()
+    try:
+        client = EtcdV2Client(server.endpoints, ca_cert=str(pki.ca_cert), client_cert=str(client_cert),
+                              client_key=str(client_key))
+        client.set("/calico/v1/Ready", "true")
+        assert client.read_prefix("/calico") == {"/calico/v1/Ready": "true"}
+        with pytest.raises(EtcdV2Error, match=server.endpoints[0]):
+            EtcdV2Client(server.endpoints, ca_cert=str(pki.ca_cert)).get("/calico/v1/Ready")  # no client cert
+    finally:
+        server.stop()
