@@ -163,10 +163,11 @@ class CalicoStore:
                     merged = {**(current["metadata"].get(key) or {}), **desired["metadata"][key]}
                     body["metadata"][key] = {k: v for k, v in merged.items() if v is not None}
         else:
-            body["spec"] = copy.deepcopy(desired.get("spec") or {})
+            body["spec"] = deep_merge({}, desired.get("spec") or {})  # drop removal markers (None)
             for key in COMPARED_META:
-                if desired["metadata"].get(key):
-                    body["metadata"][key] = copy.deepcopy(desired["metadata"][key])
+                wanted = {k: v for k, v in (desired["metadata"].get(key) or {}).items() if v is not None}
+                if wanted:
+                    body["metadata"][key] = wanted
                 else:
                     body["metadata"].pop(key, None)
         body["kind"], body["apiVersion"] = desired["kind"], desired["apiVersion"]
