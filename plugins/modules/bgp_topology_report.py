@@ -1,0 +1,117 @@
+#!/usr/bin/python
+# Copyright: kubescale.calico contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: bgp_topology_report
+short_description: Write a BGP topology plan as a report a person can read (Markdown, SVG, JSON)
+version_added: 0.1.0
+description:
+  - Writes the plan made by the P(kubescale.calico.bgp_topology_plan#filter) filter into a directory,
+    in one call, on the machine the task runs on (normally the controller):
+    C(topology.md) (mode, reason, sessions, reflectors, racks, router peers, the Calico objects),
+    C(topology.svg) (reflector clusters, racks and their clients, BGP sessions of a full mesh against
+    this plan) and C(plan.json) (the whole plan, usable as the filter's O(previous) input next time).
+  - Nothing else is contacted. A file is rewritten only when its content differs.
+  - An action plugin runs this on the controller, in the Ansible process, so a plan of thousands of nodes
+    is not serialised into a module process; O(dest) is a path on the controller.
+author:
+  - kubescale.calico developers
+extends_documentation_fragment:
+  - kubescale.calico.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+options:
+  plan:
+    description: The plan from the P(kubescale.calico.bgp_topology_plan#filter) filter.
+    type: dict
+    required: true
+  dest:
+    description: Directory to write the report into; created when missing.
+    type: path
+    required: true
+  formats:
+    description: Which files to write.
+    type: list
+    elements: str
+    choices: [markdown, svg, json]
+    default: [markdown, svg, json]
+"""
+
+EXAMPLES = r"""
+- name: Plan and write the report on the controller
+  kubescale.calico.bgp_topology_report:
+    plan: "{{ groups | kubescale.calico.bgp_topology_plan(hostvars) }}"
+    dest: "{{ playbook_dir }}/topology-report"
+  delegate_to: localhost
+  run_once: true
+  register: report
+
+- name: Print the summary
+  ansible.builtin.debug:
+    msg: "{{ report.summary }}"
+"""
+
+RETURN = r"""
+files:
+  description: The files of the report.
+  returned: always
+  type: list
+  elements: str
+  sample: ["/srv/report/topology.md", "/srv/report/topology.svg", "/srv/report/plan.json"]
+written:
+  description: The files whose content changed (or would change in check mode).
+  returned: always
+  type: list
+  elements: str
+summary:
+  description: A few lines saying what the plan is (mode, reason, sessions, reflectors, warnings).
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - "mode: route_reflector (in-cluster reflectors)"
+    - "sessions: full mesh 499,500, this plan 1,997 (250x fewer); most on one node 999; router sessions 0"
+mode:
+  description: The plan's mode, V(mesh) or V(route_reflector).
+  returned: always
+  type: str
+stats:
+  description: The plan's session statistics.
+  returned: always
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.kubescale.calico.plugins.module_utils.topology_report import (
+    REPORT_FILES,
+    ReportError,
+    write_report,
+)
+
+ARGUMENT_SPEC = {
+    "plan": {"type": "dict", "required": True},
+    "dest": {"type": "path", "required": True},
+    "formats": {"type": "list", "elements": "str", "choices": list(REPORT_FILES), "default": list(REPORT_FILES)},
+}
+
+
+def main() -> None:
+    """Used when the action plugin is bypassed; the action plugin runs the same code on the controller."""
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    try:
+        result = write_report(module.params["plan"], module.params["dest"], module.params["formats"],
+                              check_mode=module.check_mode)
+    except (ReportError, OSError) as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
