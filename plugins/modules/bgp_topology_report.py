@@ -9,11 +9,10 @@ module: bgp_topology_report
 short_description: Write a BGP topology plan as a report a person can read (Markdown, SVG, JSON)
 version_added: 0.1.0
 description:
-  - Writes the plan made by the P(kubescale.calico.bgp_topology_plan#filter) filter into a directory,
-    in one call, on the machine the task runs on (normally the controller):
-    C(topology.md) (mode, reason, sessions, reflectors, racks, router peers, the Calico objects),
+  - "Writes the plan made by the P(kubescale.calico.bgp_topology_plan#filter) filter into a directory,
+    in one call, on the controller: C(topology.md) (mode, reason, sessions, reflectors, racks, router peers, the Calico objects),
     C(topology.svg) (reflector clusters, racks and their clients, BGP sessions of a full mesh against
-    this plan) and C(plan.json) (the whole plan, usable as the filter's O(previous) input next time).
+    this plan) and C(plan.json) (the whole plan, usable as the filter's C(previous) input next time)."
   - Nothing else is contacted. A file is rewritten only when its content differs.
   - An action plugin runs this on the controller, in the Ansible process, so a plan of thousands of nodes
     is not serialised into a module process; O(dest) is a path on the controller.
