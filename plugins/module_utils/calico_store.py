@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources import (
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
     ValidationError,
     check_immutable,
     deserialize,
@@ -25,6 +27,7 @@ from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources 
     resource_kind,
     selector_matches,
     serialize,
+    storage_name,
     validate,
     validate_identity,
     validate_name,
@@ -240,8 +243,18 @@ class CalicoStore:
         return self._delete_keys(keys)
 
     def prune(self, kind: str, labels: dict, keep: set[str]) -> ApplyResult:
-        """Delete objects of ``kind`` carrying ``labels`` whose stored names are not in ``keep``."""
-        doomed = [key_of(obj) for obj in self.list(kind, labels=labels) if obj["metadata"]["name"] not in keep]
+        """Delete objects of ``kind`` carrying ``labels`` whose names are not in ``keep``.
+
+        Only objects this collection manages (``MANAGED_BY_LABEL``) are ever candidates, whatever
+        ``labels`` says; ``keep`` holds names as given to :meth:`apply` (policy tier prefix optional).
+        """
+        labels = dict(labels or {})
+        if labels.get(MANAGED_BY_LABEL, MANAGED_BY_VALUE) != MANAGED_BY_VALUE:
+            raise ValidationError(f"labels.{MANAGED_BY_LABEL}: prune only deletes objects labelled "
+                                  f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}, not {labels[MANAGED_BY_LABEL]!r}")
+        labels[MANAGED_BY_LABEL] = MANAGED_BY_VALUE
+        kept = {storage_name(kind, name) for name in keep}
+        doomed = [key_of(obj) for obj in self.list(kind, labels=labels) if obj["metadata"]["name"] not in kept]
         return self._delete_keys(doomed)
 
     def _delete_keys(self, keys: list[str]) -> ApplyResult:
