@@ -132,8 +132,8 @@ def why_reissue(cert, key, kind: str, common_name: str, sans: list, ca_cert, ren
     """The reason ``cert`` no longer fits, or None when it does."""
     if cert is None:
         return "certificate missing"
-    pub = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    if cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) != pub:
+    der, spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    if cert.public_key().public_bytes(der, spki) != key.public_key().public_bytes(der, spki):
         return "certificate does not match the private key"
     cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     if not cns or cns[0].value != common_name:
@@ -200,7 +200,7 @@ def build_cert(key, kind: str, common_name: str, sans: list, days: int, ca_cert=
 
 def ensure_certificate(path: str, key_path: str, kind: str, common_name: str, sans: list[str] | None = None,
                        ca_path: str | None = None, ca_key_path: str | None = None, days: int = 825,
-                       renew_before_days: int = 30, check_mode: bool = False) -> dict:
+                       renew_before_days: int = 30, check_mode: bool = False, return_content: bool = False) -> dict:
     """Make ``path``/``key_path`` hold a fitting certificate and key. Returns what was done."""
     if kind not in KINDS:
         raise PkiError(f"kind: {kind!r} must be one of {', '.join(KINDS)}")
@@ -227,8 +227,7 @@ def ensure_certificate(path: str, key_path: str, kind: str, common_name: str, sa
     if reason:
         actions.append(f"issued {kind} certificate {path} for {common_name} ({reason})")
     if not actions:
-        return {"changed": False, "actions": [], "not_after": not_after(cert).isoformat(),
-                "serial": str(cert.serial_number)}
+        return _result(False, [], cert, key, return_content)
     if check_mode:
         return {"changed": True, "actions": actions, "not_after": None, "serial": None}
     if new_key:
@@ -237,5 +236,14 @@ def ensure_certificate(path: str, key_path: str, kind: str, common_name: str, sa
     if reason:
         cert = build_cert(key, kind, common_name, names, days, ca_cert, ca_key)
         _write(path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
-    return {"changed": True, "actions": actions, "not_after": not_after(cert).isoformat(),
-            "serial": str(cert.serial_number)}
+    return _result(True, actions, cert, key, return_content)
+
+
+def _result(changed: bool, actions: list[str], cert, key, return_content: bool) -> dict:
+    out = {"changed": changed, "actions": actions, "not_after": not_after(cert).isoformat(),
+           "serial": str(cert.serial_number)}
+    if return_content:
+        out["certificate"] = cert.public_bytes(serialization.Encoding.PEM).decode()
+        out["private_key"] = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()).decode()
+    return out

@@ -55,6 +55,12 @@ options:
     description: Issue a new certificate when the current one expires within this many days.
     type: int
     default: 30
+  return_content:
+    description:
+      - Return the certificate and the private key (PEM) so that they can be copied to other hosts
+        without reading the files again. Use C(no_log) on the task.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - ansible.builtin.files
 attributes:
@@ -102,11 +108,20 @@ serial:
   description: Serial number of the certificate now in place, as a decimal string.
   returned: always
   type: str
+certificate:
+  description: The certificate (PEM).
+  returned: when O(return_content=true) and not in check mode with a change pending
+  type: str
+private_key:
+  description: The private key (PEM). Secret.
+  returned: when O(return_content=true) and not in check mode with a change pending
+  type: str
 """
 
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
 from ansible_collections.kubescale.calico.plugins.module_utils.pki import (
     CRYPTOGRAPHY_IMPORT_ERROR,
     HAS_CRYPTOGRAPHY,
@@ -128,6 +143,7 @@ def main() -> None:
             "ca_key_path": {"type": "path", "no_log": False},
             "days": {"type": "int", "default": 825},
             "renew_before_days": {"type": "int", "default": 30},
+            "return_content": {"type": "bool", "default": False},
         },
         required_if=[("kind", "server", ("ca_path", "ca_key_path")),
                      ("kind", "peer", ("ca_path", "ca_key_path")),
@@ -142,7 +158,8 @@ def main() -> None:
     try:
         result = ensure_certificate(
             p["path"], p["key_path"], p["kind"], p["common_name"], p["subject_alt_names"],
-            p["ca_path"], p["ca_key_path"], p["days"], p["renew_before_days"], module.check_mode)
+            p["ca_path"], p["ca_key_path"], p["days"], p["renew_before_days"], module.check_mode,
+            p["return_content"])
     except PkiError as exc:
         module.fail_json(msg=str(exc))
     changed = result.pop("changed")

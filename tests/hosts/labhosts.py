@@ -44,7 +44,8 @@ BASE_PACKAGES = [
 ]
 # Preinstalled so the hosts need no network: what the roles install.
 ROLE_PACKAGES = [
-    "etcd-server", "etcd-client", "bird2", "python3-apt", "python3-cryptography", "python3-cffi-backend", "curl", "procps",
+    "etcd-server", "etcd-client", "bird2", "python3-apt", "python3-cryptography", "python3-cffi-backend",
+    "curl", "procps",
 ]
 # Units a package starts by itself; roles enable what they need (e.g. the lab's legacy etcd).
 MASKED_UNITS = ["etcd.service", "bird.service"]
