@@ -245,7 +245,9 @@ def _tokenize(text: str, field: str) -> list[tuple[str, str]]:
     while pos < len(text):
         match = _TOKEN_RE.match(text, pos)
         if not match or match.end() == pos:
-            raise ValidationError(f"{field}: selector {text!r} has an unexpected character at position {pos}")
+            where = len(text) - len(text[pos:].lstrip())  # the offending character, not the blank before it
+            raise ValidationError(f"{field}: selector {text!r} has an unexpected character {text[where]!r} "
+                                  f"at position {where}")
         kind = match.lastgroup
         value = match.group(kind)
         if kind == "fn":

@@ -375,7 +375,7 @@ def test_valid_selectors_parse(text):
 
 
 @pytest.mark.parametrize("text, match", [
-    ("a = 'x'", r"unexpected character at position 1"),
+    ("a = 'x'", r"unexpected character '=' at position 2"),
     ("a == x", r"expected str at token 3"),
     ("a == 'x' &&", r"ends too early"),
     ("(a == 'x'", r"expected \) at token 5"),
