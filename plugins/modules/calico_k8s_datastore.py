@@ -20,7 +20,7 @@ description:
     and C(numberAvailable) equal to C(desiredNumberScheduled)).
   - Other keys of the ConfigMap and Secret are kept. Updates send the C(resourceVersion) that was read;
     a concurrent change is re-read once.
-  - Runs where the Kubernetes API is reachable, usually the controller (C(delegate_to: localhost)) with
+  - Runs where the Kubernetes API is reachable, usually the controller (C(delegate_to) localhost) with
     C(run_once).
 author:
   - kubescale.calico developers
