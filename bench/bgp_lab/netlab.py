@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import resource
 import signal
 import subprocess
 import time
@@ -43,13 +42,6 @@ def _ip_batch(lines: list[str], netns: str | None = None) -> None:
     proc = subprocess.run(cmd, input="\n".join(lines) + "\n", text=True, capture_output=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"ip -batch in {netns or 'root ns'} failed: {proc.stderr.strip()[:500]}")
-
-
-def _low_priority(nice: int, nofile: int):
-    def apply() -> None:
-        os.nice(nice)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
-    return apply
 
 
 @dataclass
@@ -117,10 +109,11 @@ class Lab:
         h.socket = str(self.workdir / f"{name}.ctl")
         Path(h.config).write_text(config)
         log = open(self.workdir / f"{name}.out", "ab")  # noqa: SIM115 - handed to the child
+        # nice, prlimit and nsenter each exec the next program: the PID we keep is BIRD's
         h.proc = subprocess.Popen(
-            ["nsenter", f"--net=/run/netns/{h.netns}", "--", bird, "-f", "-c", h.config, "-s", h.socket],
+            ["nice", "-n", str(self.nice), "prlimit", f"--nofile={nofile}:{nofile}",
+             "nsenter", f"--net=/run/netns/{h.netns}", "--", bird, "-f", "-c", h.config, "-s", h.socket],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, close_fds=True,
-            preexec_fn=_low_priority(self.nice, nofile),
         )
         log.close()
         h.started_at = time.monotonic()

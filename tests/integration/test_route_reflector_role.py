@@ -150,3 +150,32 @@ def test_rendered_config_passes_bird_parse(variant, tmp_path):
         assert "neighbor range 198.18.0.0/15" in text and "client_" not in text
     else:
         assert text.count("from rr_clients") == 30
+
+
+def test_role_plans_from_the_inventory_when_no_plan_is_given(tmp_path):
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text("""
+all:
+  vars: {calico_bgp_mode: route_reflector, ansible_connection: local}
+  children:
+    worker:
+      hosts:
+        w1: {calico_bgp_ip: 198.18.1.1}
+        w2: {calico_bgp_ip: 198.18.1.2}
+        w3: {calico_bgp_ip: 198.18.1.3}
+    route_reflectors:
+      hosts:
+        rr-a: {calico_bgp_ip: 198.18.0.1, calico_rack: r1}
+        rr-b: {calico_bgp_ip: 198.18.0.2, calico_rack: r2}
+""")
+    proc = subprocess.run(
+        ["ansible-playbook", "-i", str(inventory), "-e", f"ansible_python_interpreter={sys.executable}",
+         "-e", f"config_dir={tmp_path}", str(PLAYBOOK.with_name("route_reflector_inventory.yml"))],
+        cwd=REPO, capture_output=True, text=True, timeout=180, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    for me, other in (("rr-a", "198.18.0.2"), ("rr-b", "198.18.0.1")):
+        text = (tmp_path / f"{me}.conf").read_text()
+        assert [line.split()[1] for line in text.splitlines() if line.strip().startswith("neighbor 198.18.1.")] \
+            == ["198.18.1.1", "198.18.1.2", "198.18.1.3"]
+        assert f"neighbor {other} as 64512;" in text
+        assert "rr cluster id 224.0.0.1;" in text
