@@ -1,0 +1,208 @@
+# Copyright: kubescale.calico contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Apply a BGP topology plan (from ``topology.plan_topology``) to the Calico v3 datastore, safely ordered.
+
+Ownership: in Node objects this code owns the ``kubescale.io/`` labels the planner writes and
+``spec.bgp.ipv4Address`` / ``asNumber`` / ``routeReflectorClusterID``; everything else (labels of
+others, orchRefs, tunnel addresses, calico-node's own fields) is kept. It owns the BGPPeers labelled
+``kubescale.io/managed-by=kubescale.calico`` (and prunes only those), and in BGPConfiguration
+``default`` the fields ``nodeToNodeMeshEnabled`` and ``asNumber``.
+
+Order, so that no node is left without routes:
+  to route reflectors: Nodes (reflector cluster IDs, labels) -> BGPPeers -> mesh off -> prune old peers
+  to full mesh:        mesh on -> Nodes (cluster IDs and labels removed) -> prune reflector peers
+(Nodes before the prune: a node that still has a cluster ID ignores the mesh setting, so reflectors
+rejoin the mesh before their peers go, and clients already have their mesh sessions.)
+``phase='prepare'`` stops before the subtractive steps (mesh off / peer and field removal) so that a
+playbook can check the BGP sessions in between; ``phase='finish'`` runs everything (idempotently).
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+
+from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources import (
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    ValidationError,
+)
+from ansible_collections.kubescale.calico.plugins.module_utils.calico_store import (
+    ApplyResult,
+    CalicoStore,
+    comparable,
+    deep_merge,
+)
+from ansible_collections.kubescale.calico.plugins.module_utils.topology import (
+    LABEL_GROUP,
+    LABEL_RACK,
+    LABEL_RR,
+    LABEL_RR_CLIENT_OF,
+    LABEL_RR_CLUSTER,
+    LABEL_ZONE,
+)
+
+OWNED_NODE_LABELS = (LABEL_GROUP, LABEL_RACK, LABEL_ZONE, LABEL_RR, LABEL_RR_CLUSTER, LABEL_RR_CLIENT_OF)
+OWNED_BGP_FIELDS = ("asNumber", "routeReflectorClusterID")
+PHASES = ("all", "prepare", "finish")
+PLAN_KEYS = ("mode", "resources", "nodes", "reflectors")
+
+
+class TopologyApplyError(ValueError):
+    """A plan that cannot be applied; the message names the field and the rule."""
+
+
+def _check_plan(plan) -> None:
+    if not isinstance(plan, dict) or any(k not in plan for k in PLAN_KEYS):
+        raise TopologyApplyError(
+            f"plan: must be the dict returned by the bgp_topology_plan filter (with {', '.join(PLAN_KEYS)})"
+        )
+    if plan["mode"] not in ("mesh", "route_reflector"):
+        raise TopologyApplyError(f"plan.mode: {plan['mode']!r} must be mesh or route_reflector")
+    resources = plan["resources"]
+    for kind in ("bgpconfigurations", "nodes", "bgppeers"):
+        if not isinstance(resources.get(kind), list):
+            raise TopologyApplyError(f"plan.resources.{kind}: must be a list of Calico objects")
+    for kind, items in resources.items():
+        for index, item in enumerate(items):
+            labels = (item.get("metadata") or {}).get("labels") or {}
+            if labels.get(MANAGED_BY_LABEL) != MANAGED_BY_VALUE:
+                raise TopologyApplyError(
+                    f"plan.resources.{kind}[{index}].metadata.labels: must carry {MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
+                )
+
+
+def _same_ip(stored: str | None, wanted: str) -> bool:
+    try:
+        return stored is not None and ipaddress.ip_interface(stored).ip == ipaddress.ip_interface(wanted).ip
+    except ValueError:
+        return False
+
+
+def _node_update(current: dict | None, planned: dict) -> dict:
+    """The merge body for one Node: owned fields set or removed (None), the rest left alone."""
+    body = copy.deepcopy(planned)
+    labels = body["metadata"].setdefault("labels", {})
+    for key in OWNED_NODE_LABELS:
+        labels.setdefault(key, None)
+    bgp = body["spec"].setdefault("bgp", {})
+    for key in OWNED_BGP_FIELDS:
+        bgp.setdefault(key, None)
+    if current is None:  # nothing to remove from an object that does not exist yet
+        return planned
+    stored_bgp = (current.get("spec") or {}).get("bgp") or {}
+    if _same_ip(stored_bgp.get("ipv4Address"), bgp["ipv4Address"]):
+        bgp["ipv4Address"] = stored_bgp["ipv4Address"]  # keep the prefix length calico-node detected
+    return body
+
+
+def _merge_is_noop(current: dict | None, body: dict) -> bool:
+    """Would a merge of ``body`` into ``current`` leave spec, labels and annotations as they are?"""
+    if current is None:
+        return False
+    spec = deep_merge(current.get("spec") or {}, body.get("spec") or {})
+    labels = {**(current["metadata"].get("labels") or {}), **(body["metadata"].get("labels") or {})}
+    labels = {k: v for k, v in labels.items() if v is not None}
+    after = {"metadata": {"labels": labels, "annotations": current["metadata"].get("annotations")}, "spec": spec}
+    return comparable(current) == comparable(after)
+
+
+def _replace_is_noop(current: dict | None, body: dict) -> bool:
+    return current is not None and comparable(current) == comparable(body)
+
+
+class _Run:
+    """One apply: reads the current state once, then writes only what differs, step by step."""
+
+    def __init__(self, store: CalicoStore, plan: dict) -> None:
+        self.store = store
+        self.plan = plan
+        self.result = ApplyResult()
+        self.nodes = {n["metadata"]["name"]: n for n in store.list("Node")}
+        self.peers = {
+            p["metadata"]["name"]: p for p in store.list("BGPPeer", labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE})
+        }
+        self.config = store.get("BGPConfiguration", "default")
+
+    def current_reflectors(self) -> dict[str, str]:
+        return {
+            name: (n.get("spec") or {}).get("bgp", {}).get("routeReflectorClusterID")
+            for name, n in sorted(self.nodes.items())
+            if ((n.get("spec") or {}).get("bgp") or {}).get("routeReflectorClusterID")
+        }
+
+    def _apply(self, resources: list[dict], merge: bool) -> None:
+        if resources:
+            self.result.merge(self.store.apply(resources, merge=merge))
+
+    def nodes_step(self) -> None:
+        bodies = []
+        for planned in self.plan["resources"]["nodes"]:
+            current = self.nodes.get(planned["metadata"]["name"])
+            body = _node_update(current, planned)
+            if not _merge_is_noop(current, body):
+                bodies.append(body)
+        self._apply(bodies, merge=True)
+
+    def peers_step(self) -> None:
+        bodies = [
+            p
+            for p in self.plan["resources"]["bgppeers"]
+            if not _replace_is_noop(self.peers.get(p["metadata"]["name"]), p)
+        ]
+        self._apply(bodies, merge=False)
+
+    def prune_step(self) -> None:
+        keep = {p["metadata"]["name"] for p in self.plan["resources"]["bgppeers"]}
+        stale = [("BGPPeer", name, None) for name in sorted(self.peers) if name not in keep]
+        if stale:
+            self.result.merge(self.store.delete(stale))
+
+    def config_step(self) -> None:
+        bodies = [c for c in self.plan["resources"]["bgpconfigurations"] if not _merge_is_noop(self.config, c)]
+        self._apply(bodies, merge=True)
+
+
+def apply_plan(store: CalicoStore, plan: dict, phase: str = "all", prune: bool = True) -> dict:
+    """Apply ``plan`` through ``store`` in the safe order; returns the module result fields."""
+    _check_plan(plan)
+    if phase not in PHASES:
+        raise TopologyApplyError(f"phase: {phase!r} must be one of {', '.join(PHASES)}")
+    run = _Run(store, plan)
+    before = run.current_reflectors()
+    mesh_now = (run.config or {}).get("spec", {}).get("nodeToNodeMeshEnabled", True) is not False
+    subtractive = phase in ("all", "finish")
+    try:
+        if plan["mode"] == "route_reflector":
+            run.nodes_step()
+            run.peers_step()
+            if subtractive:
+                run.config_step()
+                if prune:
+                    run.prune_step()
+        else:
+            run.config_step()
+            run.peers_step()  # router peers stay or appear before reflector peers go
+            if subtractive:
+                run.nodes_step()  # reflectors rejoin the mesh; selector peers stop matching
+                if prune:
+                    run.prune_step()
+    except ValidationError as exc:
+        raise TopologyApplyError(str(exc)) from None
+    out = run.result.as_dict(with_diff=store.want_diff)
+    planned = sum(len(items) for items in plan["resources"].values())
+    out["unchanged"] = planned - len(set(run.result.created) | set(run.result.updated))
+    out.update(
+        {
+            "mode": plan["mode"],
+            "mesh_before": mesh_now,
+            "reflectors_before": before,
+            "reflectors": {
+                r["name"]: r["cluster_id"]
+                for r in plan["reflectors"]
+                if plan.get("reflector_kind", "in_cluster") == "in_cluster"
+            },
+            "phase": phase,
+        }
+    )
+    return out
