@@ -10,7 +10,8 @@ short_description: Write a BGP topology plan as a report a person can read (Mark
 version_added: 0.1.0
 description:
   - "Writes the plan made by the P(kubescale.calico.bgp_topology_plan#filter) filter into a directory,
-    in one call, on the controller: C(topology.md) (mode, reason, sessions, reflectors, racks, router peers, the Calico objects),
+    in one call, on the controller: C(topology.md) (mode, reason, sessions, reflectors, racks, router
+    peers, the Calico objects),
     C(topology.svg) (reflector clusters, racks and their clients, BGP sessions of a full mesh against
     this plan) and C(plan.json) (the whole plan, usable as the filter's C(previous) input next time)."
   - Nothing else is contacted. A file is rewritten only when its content differs.
