@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 
-def plot(results: list[dict], out: Path, timeout: float) -> None:
+def plot(results: list[dict], out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -21,9 +21,10 @@ def plot(results: list[dict], out: Path, timeout: float) -> None:
         ax1.plot([r["n"] for r in done], [r["converged_s"] for r in done], marker=marker, color=color, label=label)
         for r in rows:
             if r["converged_s"] is None:
-                ax1.scatter([r["n"]], [timeout], marker="x", s=80, color=color)
-                ax1.annotate(f"not converged in {timeout:.0f} s\n({r['converged_nodes']}/{r['n']} nodes)",
-                             (r["n"], timeout), textcoords="offset points", xytext=(-120, -28), fontsize=8,
+                bound = r["timeout_s"]
+                ax1.scatter([r["n"]], [bound], marker="x", s=80, color=color)
+                ax1.annotate(f"not converged in {bound:.0f} s\n({r['converged_nodes']}/{r['n']} nodes)",
+                             (r["n"], bound), textcoords="offset points", xytext=(-120, -28), fontsize=8,
                              color=color)
         ax2.plot([r["n"] for r in rows], [r["plan_sessions"] for r in rows], marker=marker, color=color,
                  label=f"{label} (planned)")
@@ -45,4 +46,4 @@ def plot(results: list[dict], out: Path, timeout: float) -> None:
 
 if __name__ == "__main__":
     data = json.loads(Path(sys.argv[1]).read_text())
-    plot(data["results"], Path(sys.argv[2]), data["timeout_s"])
+    plot(data["results"], Path(sys.argv[2]))

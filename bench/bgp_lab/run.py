@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -78,11 +79,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/kubescale-bgp-lab"))
     ap.add_argument("--out", type=Path, default=Path("bench/bgp_lab/results.json"))
     ap.add_argument("--plot", type=Path, help="write a PNG plot (needs matplotlib)")
+    ap.add_argument("--append", action="store_true", help="add to the runs already in --out")
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
         ap.error("needs root: it creates network namespaces")
 
     results: list[dict] = []
+    commands: list[str] = []
+    if args.append and args.out.exists():
+        previous = json.loads(args.out.read_text())
+        results, commands = previous["results"], previous["commands"]
+    commands.append(shlex.join(["python", "bench/bgp_lab/run.py", *(argv if argv is not None else sys.argv[1:])]))
     runs = [("route_reflector", n) for n in args.rr] + [("mesh", n) for n in args.mesh]
     for mode, n in runs:
         plan = make_plan(n, mode)
@@ -91,19 +98,20 @@ def main(argv: list[str] | None = None) -> int:
                   min_mem_kib=args.min_free_mib * 1024, log=lambda m: print(m, flush=True))
         d = res.as_dict()
         d["wall_s"] = round(time.monotonic() - t, 1)
+        d["timeout_s"] = args.timeout
         results.append(d)
         print(json.dumps(d), flush=True)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({
-            "command": " ".join(["python", "bench/bgp_lab/run.py", *(argv or sys.argv[1:])]),
+            "commands": commands,
             "machine": {"cpus": os.cpu_count(), "kernel": platform.release(), "bird": _bird_version(),
                         "mem_available_mib_at_end": mem_available_kib() // 1024},
-            "timeout_s": args.timeout, "results": results}, indent=1) + "\n")
+            "results": results}, indent=1) + "\n")
     print(table(results))
     print(ratios(results))
     if args.plot:
         from bgp_lab.plot import plot
-        plot(results, args.plot, args.timeout)
+        plot(results, args.plot)
     return 0
 
 

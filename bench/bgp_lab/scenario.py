@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import signal
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +41,8 @@ class Result:
     sessions_per_node_max: int | None = None
     pss_total_mib: float | None = None
     pss_max_mib: float | None = None
+    daemons_answering: int | None = None     # at the end of an unconverged run
+    sessions_established_at_end: int | None = None
     failover: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -109,12 +111,20 @@ class Scenario:
             out[nd["name"]] = node_config(self.plan, nd, self.blocks[nd["name"]])
         return out
 
-    def start(self, deadline: float) -> float:
-        """Start reflectors then nodes; returns seconds until every control socket existed."""
+    def start(self, deadline: float, min_mem_kib: int = 0) -> float:
+        """Start reflectors then nodes; returns seconds until every control socket existed.
+
+        Raises TimeoutError past ``deadline`` and MemoryError when MemAvailable drops below
+        ``min_mem_kib`` while daemons are still being started.
+        """
         configs = self.configs()
         nofile = 1024 + 2 * len(self.nodes)
         self.t0 = time.monotonic()
-        for name in self.rrs + self.nodes:
+        for i, name in enumerate(self.rrs + self.nodes):
+            if min_mem_kib and i % 50 == 0 and mem_available_kib() < min_mem_kib:
+                raise MemoryError(f"MemAvailable below {min_mem_kib // 1024} MiB after starting {i} daemons")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {i} daemons started")
             self.lab.start(name, configs[name], self.bird, nofile=nofile)
         self.lab.wait_sockets(self.rrs + self.nodes, timeout=max(1.0, deadline - time.monotonic()))
         return time.monotonic() - self.t0
@@ -137,9 +147,14 @@ class Scenario:
                 time.sleep(0.5)
         return time.monotonic() - self.t0, want, "converged"
 
-    def sessions(self) -> dict[str, int | None]:
+    def sessions(self, budget_s: float = 600) -> dict[str, int | None]:
+        """Established BGP sessions per daemon; None for daemons that did not answer in time."""
         names = self.rrs + self.nodes
-        return dict(zip(names, self.pool.map(lambda x: _established(self.lab, x), names), strict=True))
+        futures = {self.pool.submit(_established, self.lab, x): x for x in names}
+        done, _ = wait(futures, timeout=budget_s)
+        for f in futures:
+            f.cancel()
+        return {futures[f]: (f.result() if f in done else None) for f in futures}
 
     def pss(self) -> dict[str, int]:
         return {name: self.lab.pss_kib(name) for name in self.rrs + self.nodes}
@@ -201,9 +216,11 @@ def run(plan: dict, workdir: Path, timeout: float, observe_s: float = 20.0, bird
         log(f"{plan['mode']} N={len(nodes)}: namespaces ready in {time.monotonic() - t_build:.1f} s")
         deadline = time.monotonic() + timeout
         try:
-            res.started_s = round(sc.start(deadline), 2)
+            res.started_s = round(sc.start(deadline, min_mem_kib), 2)
         except TimeoutError as exc:
             res.outcome = f"did not start in {timeout:.0f} s ({exc})"
+        except MemoryError as exc:
+            res.outcome = f"aborted while starting: {exc}"
         if not res.outcome:
             secs, done, why = sc.wait_converged(deadline, min_mem_kib)
             res.converged_nodes = done
@@ -216,6 +233,12 @@ def run(plan: dict, workdir: Path, timeout: float, observe_s: float = 20.0, bird
             else:
                 res.outcome = f"did not converge in {timeout:.0f} s ({done}/{len(nodes)} nodes complete)"
         log(f"{plan['mode']} N={len(nodes)}: {res.outcome} {res.converged_s or ''}")
+        if res.outcome != "converged":
+            est = sc.sessions(budget_s=60)
+            res.daemons_answering = sum(1 for v in est.values() if v is not None)
+            res.sessions_established_at_end = sum(v or 0 for v in est.values()) // 2
+            log(f"at the end: {res.daemons_answering} daemons answered, "
+                f"{res.sessions_established_at_end} sessions established")
         pss = sc.pss()
         res.pss_total_mib = round(sum(pss.values()) / 1024, 1)
         res.pss_max_mib = round(max(pss.values()) / 1024, 1)
