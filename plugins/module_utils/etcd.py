@@ -142,7 +142,7 @@ def describe_rpc_error(exc: Exception, endpoint: str, timeout: float) -> str:
         cause = "authentication required: auth is enabled, give user and password"
     elif "no leader" in low or "leader changed" in low:
         cause = "no leader (the cluster has lost quorum or is electing)"
-    elif name == "DEADLINE_EXCEEDED":
+    elif name == "DEADLINE_EXCEEDED" or "context deadline exceeded" in low:
         cause = f"timed out after {timeout:g}s"
     elif name == "UNAVAILABLE":
         reachable = "refused" not in low and "connect" not in low
@@ -155,6 +155,10 @@ def describe_rpc_error(exc: Exception, endpoint: str, timeout: float) -> str:
 
 
 _FAILOVER_CODES = ("UNAVAILABLE", "DEADLINE_EXCEEDED")
+# clientv3's WithRequireLeader: a member without a leader answers "no leader" at once instead of
+# holding the request until the deadline. Not for Maintenance/Cluster: status must work without one.
+_HAS_LEADER = (("hasleader", "true"),)
+_LEADER_REQUIRED = ("KV", "Lease", "Auth")
 
 
 class EtcdClient:
@@ -222,7 +226,8 @@ class EtcdClient:
         if self._user:
             try:
                 resp = self._stubs["Auth"].Authenticate(
-                    rpc.AuthenticateRequest(name=self._user, password=self._password), timeout=self.timeout)
+                    rpc.AuthenticateRequest(name=self._user, password=self._password), timeout=self.timeout,
+                    metadata=_HAS_LEADER)
             except grpc.RpcError as exc:
                 if "authentication is not enabled" in (exc.details() or ""):
                     return  # auth is off: etcd serves anonymous requests (clientv3 does the same)
@@ -240,6 +245,9 @@ class EtcdClient:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def _metadata_for(self, service: str) -> tuple:
+        return self._metadata + _HAS_LEADER if service in _LEADER_REQUIRED else self._metadata
+
     def _call(self, service: str, method: str, request, *, stream: bool = False):
         """Run one RPC, failing over to the next endpoint when this one cannot be reached."""
         with self._lock:
@@ -251,8 +259,8 @@ class EtcdClient:
                         self._connect(index)
                     fn = getattr(self._stubs[service], method)
                     if stream:
-                        return list(fn(request, timeout=self.timeout, metadata=self._metadata))
-                    return fn(request, timeout=self.timeout, metadata=self._metadata)
+                        return list(fn(request, timeout=self.timeout, metadata=self._metadata_for(service)))
+                    return fn(request, timeout=self.timeout, metadata=self._metadata_for(service))
                 except grpc.RpcError as exc:
                     message = describe_rpc_error(exc, self.endpoints[index], self.timeout)
                     details = exc.details() or ""
@@ -265,11 +273,11 @@ class EtcdClient:
                         try:
                             self._connect(index)
                             fn = getattr(self._stubs[service], method)
-                            return fn(request, timeout=self.timeout, metadata=self._metadata)
+                            return fn(request, timeout=self.timeout, metadata=self._metadata_for(service))
                         except grpc.RpcError as again:
                             message = describe_rpc_error(again, self.endpoints[index], self.timeout)
                             raise EtcdError(message) from None
-                    if exc.code().name not in _FAILOVER_CODES or "no leader" in message:
+                    if exc.code().name not in _FAILOVER_CODES:  # "no leader" is UNAVAILABLE: try another member
                         raise EtcdError(message) from None
                     errors.append(message)
                     self.close()
