@@ -400,6 +400,36 @@ def test_members_status_and_alarms_of_the_three_member_cluster(etcd_cluster3):
     assert client.alarms() == []
 
 
+def test_a_member_without_a_leader_says_so_instead_of_waiting_for_the_deadline(etcd_cluster3):
+    server = etcd_cluster3
+    server.stop_member(1)
+    server.stop_member(2)
+    alone = server.members[0].client_url
+    probe = EtcdClient([alone], timeout=2)
+    assert wait_for(lambda: probe.status(alone)["leader"] == 0, 15)  # status works without a leader
+    with pytest.raises(EtcdError) as info:
+        EtcdClient([alone], timeout=30).put("/calico/x", "1")
+    assert "no leader (the cluster has lost quorum or is electing)" in one_line(info.value, alone)
+    with pytest.raises(EtcdError) as info:
+        server.client(timeout=30).get("/calico/x")  # every member is tried; each one's cause is named
+    text = str(info.value)
+    assert text.startswith("no etcd endpoint answered: ") and "\n" not in text
+    assert f"{alone}: no leader" in text
+    assert all(f"{m.client_url}: connection refused or unreachable" in text for m in server.members[1:])
+
+
+def test_a_member_that_never_answers_times_out_with_the_endpoint_named():
+    import socket
+
+    with socket.socket() as silent:  # accepts TCP connections (backlog) but never speaks HTTP/2
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        with pytest.raises(EtcdError) as info:
+            EtcdClient([endpoint], timeout=1).get("/calico/x")
+    assert one_line(info.value, endpoint) == f"etcd {endpoint}: timed out after 1s"
+
+
 def test_status_of_a_stopped_member_names_it(etcd_cluster3):
     server = etcd_cluster3
     server.stop_member(2)
