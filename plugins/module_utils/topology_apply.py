@@ -19,7 +19,6 @@ playbook can check the BGP sessions in between; ``phase='finish'`` runs everythi
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 
 from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources import (
@@ -31,7 +30,6 @@ from ansible_collections.kubescale.calico.plugins.module_utils.calico_store impo
     ApplyResult,
     CalicoStore,
     comparable,
-    deep_merge,
 )
 from ansible_collections.kubescale.calico.plugins.module_utils.topology import (
     LABEL_GROUP,
@@ -73,38 +71,57 @@ def _check_plan(plan) -> None:
 
 
 def _same_ip(stored: str | None, wanted: str) -> bool:
+    if not isinstance(stored, str):
+        return False
+    if stored.split("/", 1)[0] == wanted.split("/", 1)[0]:
+        return True
     try:
-        return stored is not None and ipaddress.ip_interface(stored).ip == ipaddress.ip_interface(wanted).ip
+        return ipaddress.ip_interface(stored).ip == ipaddress.ip_interface(wanted).ip
     except ValueError:
         return False
 
 
 def _node_update(current: dict | None, planned: dict) -> dict:
     """The merge body for one Node: owned fields set or removed (None), the rest left alone."""
-    body = copy.deepcopy(planned)
-    labels = body["metadata"].setdefault("labels", {})
-    for key in OWNED_NODE_LABELS:
-        labels.setdefault(key, None)
-    bgp = body["spec"].setdefault("bgp", {})
-    for key in OWNED_BGP_FIELDS:
-        bgp.setdefault(key, None)
     if current is None:  # nothing to remove from an object that does not exist yet
         return planned
+    labels = dict.fromkeys(OWNED_NODE_LABELS)
+    labels.update(planned["metadata"].get("labels") or {})
+    bgp = dict.fromkeys(OWNED_BGP_FIELDS)
+    bgp.update((planned.get("spec") or {}).get("bgp") or {})
     stored_bgp = (current.get("spec") or {}).get("bgp") or {}
     if _same_ip(stored_bgp.get("ipv4Address"), bgp["ipv4Address"]):
         bgp["ipv4Address"] = stored_bgp["ipv4Address"]  # keep the prefix length calico-node detected
-    return body
+    return {
+        "kind": planned["kind"],
+        "apiVersion": planned["apiVersion"],
+        "metadata": {"name": planned["metadata"]["name"], "labels": labels},
+        "spec": {"bgp": bgp},
+    }
+
+
+def _holds(stored: dict, wanted: dict) -> bool:
+    """Does ``stored`` already have every ``wanted`` value (None: the key is absent)?"""
+    for key, value in wanted.items():
+        if value is None:
+            if key in stored:
+                return False
+        elif isinstance(value, dict):
+            inner = stored.get(key)
+            if not isinstance(inner, dict) or not _holds(inner, value):
+                return False
+        elif stored.get(key) != value:
+            return False
+    return True
 
 
 def _merge_is_noop(current: dict | None, body: dict) -> bool:
     """Would a merge of ``body`` into ``current`` leave spec, labels and annotations as they are?"""
     if current is None:
         return False
-    spec = deep_merge(current.get("spec") or {}, body.get("spec") or {})
-    labels = {**(current["metadata"].get("labels") or {}), **(body["metadata"].get("labels") or {})}
-    labels = {k: v for k, v in labels.items() if v is not None}
-    after = {"metadata": {"labels": labels, "annotations": current["metadata"].get("annotations")}, "spec": spec}
-    return comparable(current) == comparable(after)
+    return _holds(current["metadata"].get("labels") or {}, body["metadata"].get("labels") or {}) and _holds(
+        current.get("spec") or {}, body.get("spec") or {}
+    )
 
 
 def _replace_is_noop(current: dict | None, body: dict) -> bool:

@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""Benchmark B1: the BGP topology apply and plan.yml, as ratios against baselines measured in the same run.
+
+    python3 bench/topology/bench_b1.py                 # 1,000 and 5,000 nodes, 3 repeats, medians
+    python3 bench/topology/bench_b1.py --sizes 1000 --repeat 1 --no-playbooks   # quick look
+
+Datastore part (a real etcd 3.4 started here on a free loopback port in a temporary directory and
+stopped by PID at the end, also on failure), for each size:
+  first apply      apply_plan() into an empty keyspace (what bgp_topology does)
+  no-op reapply    apply_plan() again with nothing to change
+  raw put          the same keys and values, unconditional puts in transactions of 128
+  raw read         a paged read of those keys (pages of 1,000)
+  per-resource     one get + one put per object, as a calicoctl-per-node loop does
+Targets: first <= 2.0x raw put; no-op <= 1.5x raw read; 5,000-node first apply <= 6x the 1,000-node
+one; per-resource >= 10x the first apply (both variants are printed).
+
+Playbook part: ``ansible-playbook playbooks/plan.yml`` against a baseline playbook that only loads the
+same inventory and reads every host's hostvars once (bench/topology/hostvars_baseline.yml), on the
+1,000-node example inventory and a generated 5,000-node one. Target: plan.yml <= 1.5x the baseline.
+Runs are interleaved (baseline, plan, baseline, plan, ...) so that machine load hits both alike.
+Results also go to bench/results/b1.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
+REPO = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "integration")]
+import conftest  # noqa: E402,F401  links the checkout as ansible_collections.kubescale.calico
+from etcd_fixtures import make_server  # noqa: E402
+
+from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources import key_of  # noqa: E402
+from ansible_collections.kubescale.calico.plugins.module_utils.calico_store import CalicoStore  # noqa: E402
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd import MAX_TXN_OPS, Op  # noqa: E402
+from ansible_collections.kubescale.calico.plugins.module_utils.topology import plan_topology  # noqa: E402
+from ansible_collections.kubescale.calico.plugins.module_utils.topology_apply import apply_plan  # noqa: E402
+
+PREFIX = "/calico/"
+_spec = importlib.util.spec_from_file_location("generate", REPO / "inventories" / "generate.py")
+generate = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(generate)
+
+
+def inventory(nodes: int) -> dict:
+    return generate.build(nodes, 25, 3, 2, 0 if nodes <= 2000 else 2 * ((nodes + 999) // 1000) + 2)
+
+
+def flatten(inv: dict) -> tuple[dict, dict]:
+    groups, hostvars = {}, {}
+    for group, body in inv["all"]["children"].items():
+        groups[group] = list(body["hosts"])
+        for host, hv in body["hosts"].items():
+            if hv:
+                hostvars.setdefault(host, {}).update(hv)
+    return groups, hostvars
+
+
+def stored_values(plan: dict) -> list[tuple[str, bytes]]:
+    """The keys and values the store writes for this plan (uid and creationTimestamp included)."""
+    out = []
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    for items in plan["resources"].values():
+        for obj in items:
+            body = json.loads(json.dumps(obj))
+            body["metadata"].update(uid=str(uuid.uuid4()), creationTimestamp=stamp)
+            out.append((key_of(body), json.dumps(body, separators=(",", ":")).encode()))
+    return out
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def per_resource_cli(server, values: list[tuple[str, bytes]], sample: int) -> float:
+    """Seconds for all objects, scaled from ``sample`` objects done with one etcdctl get + put each."""
+    chosen = values[:sample]
+    endpoint = ",".join(server.endpoints)
+    env = dict(os.environ, ETCDCTL_API="3")
+    etcdctl = shutil.which("etcdctl") or "/usr/bin/etcdctl"
+    start = time.perf_counter()
+    for key, value in chosen:
+        subprocess.run([etcdctl, "--endpoints", endpoint, "get", key], env=env, capture_output=True, check=True)
+        subprocess.run([etcdctl, "--endpoints", endpoint, "put", key], input=value, env=env, capture_output=True,
+                       check=True)
+    return (time.perf_counter() - start) * len(values) / len(chosen)
+
+
+def bench_datastore(client, plan: dict, repeat: int) -> dict:
+    values = stored_values(plan)
+    names = ("raw_put", "raw_read", "first_apply", "noop_apply", "per_resource")
+    times: dict[str, list[float]] = {k: [] for k in names}
+
+    def raw_put():
+        for start in range(0, len(values), MAX_TXN_OPS):
+            lost = client.apply([Op.put(k, v) for k, v in values[start:start + MAX_TXN_OPS]])
+            assert not lost
+
+    def raw_read():
+        count = sum(1 for _ in client.range(PREFIX, page_size=1000))
+        assert count == len(values), (count, len(values))
+
+    def per_resource():
+        for key, value in values:
+            client.get(key)
+            client.put(key, value)
+
+    for _ in range(repeat):
+        client.delete_prefix(PREFIX)
+        times["raw_put"].append(timed(raw_put))
+        times["raw_read"].append(timed(raw_read))
+        client.delete_prefix(PREFIX)
+        store = CalicoStore(client, want_diff=False)
+        times["first_apply"].append(timed(lambda store=store: apply_plan(store, plan)))
+        result: dict = {}
+        times["noop_apply"].append(timed(lambda store=store, result=result: result.update(apply_plan(store, plan))))
+        assert result["changed"] is False
+        client.delete_prefix(PREFIX)
+        times["per_resource"].append(timed(per_resource))
+    client.delete_prefix(PREFIX)
+    return {"objects": len(values), **{k: statistics.median(v) for k, v in times.items()}, "_values": values}
+
+
+def run_playbook(playbook: Path, inventory_dir: Path, report_dir: Path) -> float:
+    cmd = [shutil.which("ansible-playbook") or "ansible-playbook", "-i", str(inventory_dir), str(playbook),
+           "-e", f"calico_topology_report_dir={report_dir}"]
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="False")
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False, timeout=1800)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{playbook.name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+    return elapsed
+
+
+def bench_playbooks(sizes: list[int], repeat: int, tmp: Path) -> dict:
+    out = {}
+    for n in sizes:
+        if n == 1000:
+            inv_dir = REPO / "inventories" / "example-1000"
+        else:
+            inv_dir = tmp / f"inventory-{n}"
+            generate.main(["--nodes", str(n), "--racks", "25", "--rr-hosts", str(2 * ((n + 999) // 1000) + 2),
+                           "--out", str(inv_dir)])
+        base, plan = [], []
+        run_playbook(REPO / "bench" / "topology" / "hostvars_baseline.yml", inv_dir, tmp / "warm")  # warm caches
+        for _ in range(repeat):
+            base.append(run_playbook(REPO / "bench" / "topology" / "hostvars_baseline.yml", inv_dir, tmp / "r"))
+            plan.append(run_playbook(REPO / "playbooks" / "plan.yml", inv_dir, tmp / f"report-{n}"))
+        out[n] = {"baseline": statistics.median(base), "plan_yml": statistics.median(plan),
+                  "baseline_runs": base, "plan_runs": plan}
+    return out
+
+
+def verdict(value: float, limit: float, smaller: bool = True) -> str:
+    ok = value <= limit if smaller else value >= limit
+    return f"{'ok' if ok else 'MISSED'} (target {'<=' if smaller else '>='} {limit}x)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-playbooks", action="store_true")
+    parser.add_argument("--no-datastore", action="store_true")
+    parser.add_argument("--cli-sample", type=int, default=200, help="objects timed for the etcdctl loop")
+    args = parser.parse_args(argv)
+    results: dict = {"sizes": args.sizes, "repeat": args.repeat, "datastore": {}, "playbooks": {}}
+    with tempfile.TemporaryDirectory(prefix="bench-b1-") as tmpdir:
+        tmp = Path(tmpdir)
+        if not args.no_datastore:
+            server = make_server(tmp / "etcd", "b1")
+            server.start()
+            try:
+                client = server.client()
+                try:
+                    for n in args.sizes:
+                        plan = plan_topology(*flatten(inventory(n)))
+                        data = bench_datastore(client, plan, args.repeat)
+                        data["per_resource_cli"] = per_resource_cli(server, data.pop("_values"), args.cli_sample)
+                        client.delete_prefix(PREFIX)
+                        results["datastore"][n] = data
+                finally:
+                    client.close()
+            finally:
+                server.stop()
+        if not args.no_playbooks:
+            results["playbooks"] = bench_playbooks(args.sizes, args.repeat, tmp)
+
+    print(f"B1 (medians of {args.repeat}; seconds)")
+    for n, d in results["datastore"].items():
+        print(f"\n{n} nodes, {d['objects']} objects into etcd:")
+        for key in ("raw_put", "raw_read", "first_apply", "noop_apply", "per_resource", "per_resource_cli"):
+            print(f"  {key:<17} {d[key]:8.3f} s")
+        print(f"  first apply / raw batched put   {d['first_apply'] / d['raw_put']:6.2f}x  "
+              f"{verdict(d['first_apply'] / d['raw_put'], 2.0)}")
+        print(f"  no-op reapply / raw paged read  {d['noop_apply'] / d['raw_read']:6.2f}x  "
+              f"{verdict(d['noop_apply'] / d['raw_read'], 1.5)}")
+        print(f"  per-resource / first apply      {d['per_resource'] / d['first_apply']:6.2f}x  "
+              f"{verdict(d['per_resource'] / d['first_apply'], 10, smaller=False)}")
+        print(f"  per-resource CLI / first apply  {d['per_resource_cli'] / d['first_apply']:6.2f}x  "
+              f"{verdict(d['per_resource_cli'] / d['first_apply'], 10, smaller=False)}")
+    ds = results["datastore"]
+    if 1000 in ds and 5000 in ds:
+        ratio = ds[5000]["first_apply"] / ds[1000]["first_apply"]
+        print(f"\n5,000-node / 1,000-node first apply  {ratio:6.2f}x  {verdict(ratio, 6.0)}")
+        noop = ds[5000]["noop_apply"] / ds[1000]["noop_apply"]
+        print(f"5,000-node / 1,000-node no-op        {noop:6.2f}x")
+    for n, p in results["playbooks"].items():
+        ratio = p["plan_yml"] / p["baseline"]
+        print(f"\nplan.yml at {n} hosts: {p['plan_yml']:.2f} s vs hostvars-only baseline {p['baseline']:.2f} s: "
+              f"{ratio:.2f}x  {verdict(ratio, 1.5)}")
+    out = REPO / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "b1.json").write_text(json.dumps(results, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
