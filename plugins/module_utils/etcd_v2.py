@@ -121,6 +121,7 @@ class EtcdV2Client:
         self.password = password
         self.timeout = timeout
         self._current = 0
+        self.last_index = 0
         self._ctx = self._ssl_context()
         self._http = Request(use_proxy=False, use_netrc=False, follow_redirects="none", context=self._ctx,
                              url_username=user, url_password=password, force_basic_auth=bool(user))
@@ -157,6 +158,7 @@ class EtcdV2Client:
                 resp = self._http.open(method, ep + path + query, data=data, headers=headers, timeout=self.timeout)
                 body = resp.read()
                 self._current = idx
+                self.last_index = int(resp.headers.get("X-Etcd-Index") or 0)
                 return json.loads(body) if body else {}
             except urllib.error.HTTPError as e:
                 self._current = idx
@@ -192,6 +194,11 @@ class EtcdV2Client:
     def version(self) -> dict:
         """The server's ``/version`` document (etcdserver, etcdcluster)."""
         return self._request("GET", "/version")
+
+    def index(self) -> int:
+        """The v2 store's current index (X-Etcd-Index, read with quorum); any v2 write raises it."""
+        self._request("GET", "/v2/keys/", {"quorum": "true"})
+        return self.last_index
 
     def get_node(self, key: str, recursive: bool = False) -> dict | None:
         """The raw v2 node dict for ``key`` (directory or leaf), or None if absent."""

@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,7 +38,11 @@ from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources 
     serialize,
     validate,
 )
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_store import CalicoStore, comparable
+from ansible_collections.kubescale.calico.plugins.module_utils.calico_store import (
+    CalicoStore,
+    comparable,
+    now_rfc3339,
+)
 from ansible_collections.kubescale.calico.plugins.module_utils.etcd import MAX_TXN_OPS, EtcdClient, Op
 from ansible_collections.kubescale.calico.plugins.module_utils.etcd_v2 import EtcdV2Client
 
@@ -209,6 +214,24 @@ def _plan_counts(target: EtcdClient, conv: calico_v1.Conversion) -> dict:
     return out
 
 
+@dataclass
+class SourceRead:
+    """A conversion of the source and the v2 index it is consistent at (None: writes happened during the read)."""
+
+    conv: calico_v1.Conversion
+    index: int | None
+    ready: str | None
+
+
+def read_and_convert(source: EtcdV2Client) -> SourceRead:
+    start = source.index()
+    data = read_source(source)
+    end = source.index()
+    ready = data.ready
+    conv = calico_v1.convert(data, validate=validate)
+    return SourceRead(conv, start if start == end else None, ready)
+
+
 def start_phase(source: EtcdV2Client, target: EtcdClient, opts: Options, progress: Progress) -> dict:
     if opts.check_mode:
         result = validate_phase(source, target, opts, progress)
@@ -223,25 +246,59 @@ def start_phase(source: EtcdV2Client, target: EtcdClient, opts: Options, progres
         calico_v1.check_version(version.value if version else None)
     except calico_v1.V1Error as exc:
         raise MigrationError(str(exc)) from None
-    conv = convert_source(source)  # refuse bad data before the first write
-    progress("converted", total=len(conv.resources) + len(conv.ipam))
-    _refuse_errors(conv, opts)
+    first = read_and_convert(source)  # refuse bad data before the first write
+    progress("converted", total=len(first.conv.resources) + len(first.conv.ipam))
+    _refuse_errors(first.conv, opts)
     _refuse_target(target, source, opts, read_state(target))  # before the lock: a refusal writes nothing
     with target.lock(LOCK_KEY, ttl=opts.lock_ttl, owner=f"calico_datastore_migrate pid {os.getpid()}"):
         progress("locked")
-        return _start_locked(source, target, opts, progress, conv)
+        return _start_locked(source, target, opts, progress, first)
 
 
-def _start_locked(source, target, opts, progress, conv) -> dict:
+def _paused_conversion(source: EtcdV2Client, opts: Options, progress: Progress, first: SourceRead,
+                       actions: list[str]) -> calico_v1.Conversion:
+    """Pause Calico 2.x (Ready=false) and return the conversion of the paused source.
+
+    The first conversion is reused when the v2 index proves nothing was written since it was read
+    (the Ready write itself aside); otherwise the source is read again, as calico-upgrade does.
+    """
+    if first.ready != "false" or _ready(source) != "false":
+        node = source.set(calico_v1.READY_KEY, "false")["node"]
+        actions.append("set v1 Ready=false (Calico 2.x networking paused)")
+        progress("paused")
+        if opts.settle_time > 0:
+            time.sleep(opts.settle_time)
+        unchanged = first.index is not None and node["modifiedIndex"] == first.index + 1
+        unchanged = unchanged and source.index() == node["modifiedIndex"]
+    else:
+        unchanged = first.index is not None and source.index() == first.index
+    if unchanged:
+        progress("source-unchanged")
+        return first.conv
+    try:
+        conv = read_and_convert(source).conv
+        _refuse_errors(conv, opts)
+    except MigrationError:
+        source.set(calico_v1.READY_KEY, "true")
+        actions.append("set v1 Ready=true again after the refusal")
+        raise
+    progress("source-reread", total=len(conv.resources) + len(conv.ipam))
+    return conv
+
+
+def _start_locked(source, target, opts, progress, first: SourceRead) -> dict:
     actions: list[str] = []
     state = read_state(target)
     if state and state.get("phase") == "complete":
         return {"changed": False, "phase": "start", "state": state, "actions": [],
                 "msg": "the migration is already complete (ClusterInformation datastoreReady=true)",
-                "snapshot": state.get("snapshot"), "summary": summary(conv), "report": _report(conv, opts)}
-    ready = _ready(source)
+                "snapshot": state.get("snapshot"), "summary": summary(first.conv),
+                "report": _report(first.conv, opts)}
+    resumed = state is not None
+    fresh_target = False
     if state is None:
         existing = _refuse_target(target, source, opts, state)
+        fresh_target = existing == 0
         snap = take_snapshot(target, opts.snapshot_dir)
         progress("snapshot", path=snap["path"] if snap else None)
         state = {"phase": "started", "started": _now(), "snapshot": snap, "target_was_empty": existing == 0}
@@ -250,30 +307,21 @@ def _start_locked(source, target, opts, progress, conv) -> dict:
         progress("marker")
     else:
         actions.append(f"resumed the migration started at {state.get('started')} (phase {state.get('phase')})")
-    if ready != "false":
-        source.set(calico_v1.READY_KEY, "false")
-        actions.append("set v1 Ready=false (Calico 2.x networking paused)")
-        progress("paused")
-        if opts.settle_time > 0:
-            time.sleep(opts.settle_time)
-    try:
-        conv = convert_source(source)  # the final snapshot of the paused source
-        _refuse_errors(conv, opts)
-    except MigrationError:
-        source.set(calico_v1.READY_KEY, "true")
-        raise
+    conv = _paused_conversion(source, opts, progress, first, actions)
     digest = conversion_digest(conv)
     state.update({"phase": "writing", "conversion_sha256": digest})
     write_state(target, state)
-    written = write_resources(target, conv, opts, progress)
-    written_ipam = write_ipam(target, conv, progress, batch=max(1, opts.batch_size))
-    pruned = prune(target, conv) if state.get("target_was_empty") else 0
+    # What the target holds already: nothing if it was empty when this run took the lock.
+    stored = {} if fresh_target else read_stored(target)
+    written = write_resources(target, conv, opts, progress, stored)
+    written_ipam = write_ipam(target, conv, progress, stored, batch=max(1, opts.batch_size))
+    pruned = prune(target, conv, stored) if resumed and state.get("target_was_empty") else 0
     progress("pruned", deleted=pruned)
     verification = verify(target, conv)
     progress("verified", ok=verification["ok"])
     if not verification["ok"]:
         raise MigrationError(f"verification failed: {verification['mismatches'][:5]} "
-                             f"({len(verification['mismatches'])} mismatches); rerun start to reconcile",
+                             f"({verification['mismatch_total']} mismatches); rerun start to reconcile",
                              verification=verification)
     state.update({"phase": "written", "written": _now(), "counts": summary(conv)["counts"]})
     write_state(target, state)
@@ -312,57 +360,95 @@ def take_snapshot(target: EtcdClient, snapshot_dir: str | None) -> dict | None:
     return target.snapshot(path)
 
 
-def write_resources(target: EtcdClient, conv: calico_v1.Conversion, opts: Options, progress: Progress) -> dict:
-    """Store the v3 resources through CalicoStore in order, reconciling by content."""
+def read_stored(target: EtcdClient) -> dict[str, tuple[int, str]]:
+    """key → (mod_revision, content digest) of what the target holds in the migrated areas."""
+    out: dict[str, tuple[int, str]] = {}
+    for kv in target.range(KEY_ROOT):
+        try:
+            out[kv.key] = (kv.mod_revision, _content_hash(json.loads(kv.value)))
+        except (ValueError, TypeError, AttributeError):
+            out[kv.key] = (kv.mod_revision, "")
+    for kv in target.range(IPAM_PREFIX):
+        out[kv.key] = (kv.mod_revision, hashlib.sha256(kv.value).hexdigest())
+    return out
+
+
+def _new_body(obj: dict) -> bytes:
+    """The stored JSON of a new object: what CalicoStore writes on create (fresh uid, creationTimestamp)."""
+    meta = {**obj["metadata"], "uid": str(uuid.uuid4()), "creationTimestamp": now_rfc3339()}
+    return serialize({**obj, "metadata": meta})
+
+
+def write_resources(target: EtcdClient, conv: calico_v1.Conversion, opts: Options, progress: Progress,
+                    stored: dict[str, tuple[int, str]]) -> dict:
+    """Store the v3 resources in order, reconciling by content.
+
+    Objects the target lacks are created in guarded transactions (the key must not exist); objects
+    that differ, and creates that lost their guard, go through CalicoStore.apply, which re-reads,
+    keeps uid/creationTimestamp and replaces spec and labels. Equal objects are left alone.
+    """
     store = CalicoStore(target, check_mode=False, want_diff=False)
-    objs = [obj for _kind, obj in conv.resources]
+    objs = conv.resources
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     size = max(1, opts.batch_size)
     for start in range(0, len(objs), size):
-        res = store.apply(objs[start:start + size], merge=False)
-        counts["created"] += len(res.created)
-        counts["updated"] += len(res.updated)
-        counts["unchanged"] += len(res.unchanged)
+        creates, reconcile = [], []
+        for _kind, obj in objs[start:start + size]:
+            key = key_of(obj)
+            if key not in stored:
+                creates.append((key, obj))
+            elif stored[key][1] != _content_hash(obj):
+                reconcile.append(obj)
+            else:
+                counts["unchanged"] += 1
+        lost = {op.key for op in target.apply([Op.put(k, _new_body(o), 0) for k, o in creates])}
+        counts["created"] += len(creates) - len(lost)
+        reconcile += [o for k, o in creates if k in lost]
+        if reconcile:
+            res = store.apply(reconcile, merge=False)
+            counts["created"] += len(res.created)
+            counts["updated"] += len(res.updated)
+            counts["unchanged"] += len(res.unchanged)
         progress("resources", done=min(start + size, len(objs)), total=len(objs))
     return counts
 
 
 def write_ipam(target: EtcdClient, conv: calico_v1.Conversion, progress: Progress,
-               batch: int = 1024) -> dict:
-    """Write the IPAM keys as they are, only where the stored bytes differ (guarded by revision)."""
+               stored: dict[str, tuple[int, str]], batch: int = 1024) -> dict:
+    """Write the IPAM keys as they are where the stored bytes differ, guarded by mod_revision."""
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     items = conv.ipam
     for start in range(0, len(items), batch):
-        chunk = items[start:start + batch]
+        ops, kinds = [], {}
+        for key, value in items[start:start + batch]:
+            have = stored.get(key)
+            if have is not None and have[1] == hashlib.sha256(value).hexdigest():
+                counts["unchanged"] += 1
+                continue
+            ops.append(Op.put(key, value, have[0] if have else 0))
+            kinds[key] = "updated" if have else "created"
         for _attempt in range(5):
-            cur = target.get_many([k for k, _ in chunk])
-            ops, kinds = [], {}
-            for key, value in chunk:
-                kv = cur.get(key)
-                if kv is not None and kv.value == value:
-                    counts["unchanged"] += 1
-                    continue
-                ops.append(Op.put(key, value, kv.mod_revision if kv else 0))
-                kinds[key] = "updated" if kv else "created"
             lost = {op.key for op in target.apply(ops, max_ops=MAX_TXN_OPS)}
-            for key, what in kinds.items():
-                if key not in lost:
-                    counts[what] += 1
+            for op in ops:
+                if op.key not in lost:
+                    counts[kinds[op.key]] += 1
             if not lost:
                 break
-            chunk = [(k, v) for k, v in chunk if k in lost]
+            current = target.get_many(sorted(lost))  # lost a race: re-read and retry those keys
+            ops = [Op.put(op.key, op.value, current[op.key].mod_revision if op.key in current else 0)
+                   for op in ops if op.key in lost]
+            for op in ops:
+                kinds[op.key] = "updated" if op.key in current else "created"
         else:
-            raise MigrationError(f"IPAM keys kept changing under the migration (first: {chunk[0][0]})")
+            raise MigrationError(f"IPAM keys kept changing under the migration (first: {ops[0].key})")
         progress("ipam", done=min(start + batch, len(items)), total=len(items))
     return counts
 
 
-def prune(target: EtcdClient, conv: calico_v1.Conversion) -> int:
+def prune(target: EtcdClient, conv: calico_v1.Conversion, stored: dict[str, tuple[int, str]]) -> int:
     """Delete migrated-area keys that the conversion does not produce (an earlier run's leftovers)."""
     wanted = {key_of(obj) for _kind, obj in conv.resources} | {k for k, _ in conv.ipam}
-    doomed = [kv for prefix in (KEY_ROOT, IPAM_PREFIX) for kv in target.range(prefix, keys_only=True)
-              if kv.key not in wanted]
-    ops = [Op.delete(kv.key, kv.mod_revision) for kv in doomed]
+    ops = [Op.delete(key, rev) for key, (rev, _digest) in stored.items() if key not in wanted]
     target.apply(ops)
     return len(ops)
 

@@ -4,7 +4,7 @@
 
 The JSON holds ``phase``, ``source`` and ``target`` endpoint lists, ``options`` (migration.Options
 fields) and optionally ``kill_at`` (SIGKILL this process when progress event number N arrives,
-counting from 0) or ``pause_at`` (sleep ``pause_for`` seconds at event N, holding the lock).
+counting from 0), ``kill_at_step`` (at the first event of that step) or ``pause_at`` (sleep ``pause_for`` seconds at event N, holding the lock).
 Progress events are appended to ``progress_file`` when given. Exit code 0 and the result as JSON
 on stdout, or 1 and the error message.
 """
@@ -30,10 +30,10 @@ def main() -> int:
     args = json.loads(sys.argv[1])
     seen = {"n": 0}
 
-    def on_event(_event: dict) -> None:
+    def on_event(event: dict) -> None:
         n = seen["n"]
         seen["n"] += 1
-        if args.get("kill_at") == n:
+        if args.get("kill_at") == n or args.get("kill_at_step") == event["step"]:
             os.kill(os.getpid(), signal.SIGKILL)
         if args.get("pause_at") == n:
             print("PAUSED", flush=True)

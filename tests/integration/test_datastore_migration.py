@@ -167,7 +167,7 @@ def test_killed_migration_converges_to_the_uninterrupted_result(small_source, et
 def test_rerun_keeps_uid_and_creation_timestamp(small_source, etcd_single, tmp_path):
     args = {"phase": "start", "source": small_source.endpoints, "target": etcd_single.endpoints,
             "options": {"settle_time": 0, "snapshot_dir": "", "lock_ttl": 2, "batch_size": 20}}
-    assert _driver({**args, "kill_at": 5}).returncode == -signal.SIGKILL  # after the first resource batch
+    assert _driver({**args, "kill_at_step": "resources"}).returncode == -signal.SIGKILL  # after the first batch
     target = etcd_single.client()
     first = {kv.key: json.loads(kv.value)["metadata"]["uid"] for kv in target.range("/calico/resources/")}
     assert first
