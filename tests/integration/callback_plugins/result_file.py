@@ -1,4 +1,4 @@
-"""Ansible callback for tests: write the last task result to the JSON file named by $RESULT_FILE.
+"""Ansible callback for tests: append each task result as one JSON line to the file named by $RESULT_FILE.
 
 Used by tests/integration/ansible_runner.py. The result is what a callback sees (the module's return
 values, ``changed``, ``diff``, ``warnings``, ``invocation`` with no_log values censored) plus
@@ -24,8 +24,8 @@ class CallbackModule(CallbackBase):
         data["failed"] = failed
         data["warnings"] = [str(getattr(w, "msg", None) or getattr(getattr(w, "event", None), "msg", w))
                             for w in data.get("warnings") or []]
-        with open(os.environ["RESULT_FILE"], "w", encoding="utf-8") as handle:
-            json.dump(data, handle, default=repr)
+        with open(os.environ["RESULT_FILE"], "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(data, default=repr) + "\n")
 
     def v2_runner_on_ok(self, result) -> None:
         self._save(result, False)
