@@ -21,6 +21,7 @@ Usage::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import json
@@ -57,6 +58,7 @@ _NON_NAME = re.compile(r"[^-.a-z0-9]+")
 _DOT_DASH_SEQ = re.compile(r"[.-]*[.][.-]*")
 
 
+@functools.lru_cache(maxsize=65536)
 def normalize_name(name: str) -> str:
     """Lower-case, ``/``→``.``, other invalid chars→``-``, ``[.-]`` runs with a dot→``.``, trim."""
     name = name.lower().replace("/", ".")
@@ -76,11 +78,13 @@ def convert_node_name(v1_name: str) -> str:
     return normalize_name(v1_name)
 
 
+@functools.lru_cache(maxsize=65536)
 def convert_name(v1_name: str) -> str:
     """convertName: normalize_name plus ``-<sha1[:8]>`` of the original when it changed."""
     return _qualified(v1_name, normalize_name(v1_name))
 
 
+@functools.lru_cache(maxsize=65536)
 def convert_name_no_dots(v1_name: str) -> str:
     """convertNameNoDots: as convert_name, with dots turned into dashes."""
     return _qualified(v1_name, normalize_name(v1_name).replace(".", "-"))
@@ -100,6 +104,7 @@ def cidr_to_name(cidr: str) -> str:
     return str(net).replace(".", "-").replace(":", "-").replace("/", "-")
 
 
+@functools.lru_cache(maxsize=65536)
 def convert_profile_name(name: str) -> str:
     """``k8s_ns.<ns>`` → ``kns.<ns>``, then convert_name."""
     if name.startswith("k8s_ns."):
@@ -297,8 +302,13 @@ def _as_number(value, what: str) -> int:
     return n
 
 
+_V4_HOST = re.compile(r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}")
+
+
 def _net(value: str, what: str) -> str:
     """A masked CIDR string (``10.0.0.5/24`` → ``10.0.0.0/24``; a bare IP gets a full mask)."""
+    if isinstance(value, str) and value.endswith("/32") and _V4_HOST.fullmatch(value[:-3]):
+        return value  # the common case (a workload's /32) is already masked
     try:
         return str(ipaddress.ip_network(value, strict=False))
     except ValueError:
@@ -306,6 +316,8 @@ def _net(value: str, what: str) -> str:
 
 
 def _ip(value: str, what: str) -> str:
+    if isinstance(value, str) and _V4_HOST.fullmatch(value):
+        return value
     try:
         return str(ipaddress.ip_address(value))
     except ValueError:
