@@ -43,7 +43,8 @@ def table(results: list[dict]) -> str:
             "converged | PSS total | PSS max | reflector killed |",
             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        conv = f"{r['converged_s']:.1f} s" if r["converged_s"] is not None else r["outcome"]
+        conv = (f"{r['converged_s']:.1f} s ({r['converged_s'] - r['started_s']:.1f} s after the last start)"
+                if r["converged_s"] is not None else r["outcome"])
         fo = r.get("failover") or {}
         killed = (f"{fo['nodes_with_all_blocks_at_end']}/{r['n']} nodes kept all blocks "
                   f"({len(fo['nodes_that_lost_a_block'])} lost one) over {fo['observed_s']} s"
