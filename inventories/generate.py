@@ -57,7 +57,7 @@ def build(nodes: int, racks: int, zones: int, proxies: int, rr_hosts: int) -> di
         if rr_hosts > len(workers):
             raise SystemExit("--rr-hosts: more than there are workers")
         step = len(workers) // rr_hosts
-        children["route_reflectors"] = {"hosts": {workers[i * step]: None for i in range(rr_hosts)}}
+        children["route_reflectors"] = {"hosts": {workers[i * step]: {} for i in range(rr_hosts)}}
     return {"all": {"children": children}}
 
 
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         f"--proxies {args.proxies} --rr-hosts {args.rr_hosts}; do not edit by hand.\n"
     )
     text = yaml.safe_dump(inventory, sort_keys=False, default_flow_style=None, width=200)
-    (args.out / "hosts.yml").write_text(header + text.replace(": null", ":"))
+    (args.out / "hosts.yml").write_text(header + text)
     (args.out / "group_vars" / "all.yml").write_text(GROUP_VARS)
     print(f"wrote {args.out}/hosts.yml: {args.nodes} hosts over {args.racks} racks", file=sys.stderr)
     return 0

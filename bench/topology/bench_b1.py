@@ -27,6 +27,7 @@ import argparse
 import importlib.util
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -95,8 +96,9 @@ def per_resource_cli(server, values: list[tuple[str, bytes]], sample: int) -> fl
     start = time.perf_counter()
     for key, value in chosen:
         subprocess.run([etcdctl, "--endpoints", endpoint, "get", key], env=env, capture_output=True, check=True)
-        subprocess.run([etcdctl, "--endpoints", endpoint, "put", key], input=value, env=env, capture_output=True,
-                       check=True)
+        subprocess.run(
+            [etcdctl, "--endpoints", endpoint, "put", key], input=value, env=env, capture_output=True, check=True
+        )
     return (time.perf_counter() - start) * len(values) / len(chosen)
 
 
@@ -107,7 +109,7 @@ def bench_datastore(client, plan: dict, repeat: int) -> dict:
 
     def raw_put():
         for start in range(0, len(values), MAX_TXN_OPS):
-            lost = client.apply([Op.put(k, v) for k, v in values[start:start + MAX_TXN_OPS]])
+            lost = client.apply([Op.put(k, v) for k, v in values[start : start + MAX_TXN_OPS]])
             assert not lost
 
     def raw_read():
@@ -135,16 +137,26 @@ def bench_datastore(client, plan: dict, repeat: int) -> dict:
     return {"objects": len(values), **{k: statistics.median(v) for k, v in times.items()}, "_values": values}
 
 
-def run_playbook(playbook: Path, inventory_dir: Path, report_dir: Path) -> float:
-    cmd = [shutil.which("ansible-playbook") or "ansible-playbook", "-i", str(inventory_dir), str(playbook),
-           "-e", f"calico_topology_report_dir={report_dir}"]
+def run_playbook(playbook: Path, inventory_dir: Path, report_dir: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of ansible-playbook and its children)."""
+    cmd = [
+        shutil.which("ansible-playbook") or "ansible-playbook",
+        "-i",
+        str(inventory_dir),
+        str(playbook),
+        "-e",
+        f"calico_topology_report_dir={report_dir}",
+    ]
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="False")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=False, timeout=1800)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"{playbook.name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
-    return elapsed
+    return elapsed, cpu
 
 
 def bench_playbooks(sizes: list[int], repeat: int, tmp: Path) -> dict:
@@ -154,21 +166,87 @@ def bench_playbooks(sizes: list[int], repeat: int, tmp: Path) -> dict:
             inv_dir = REPO / "inventories" / "example-1000"
         else:
             inv_dir = tmp / f"inventory-{n}"
-            generate.main(["--nodes", str(n), "--racks", "25", "--rr-hosts", str(2 * ((n + 999) // 1000) + 2),
-                           "--out", str(inv_dir)])
+            generate.main(
+                [
+                    "--nodes",
+                    str(n),
+                    "--racks",
+                    "25",
+                    "--rr-hosts",
+                    str(2 * ((n + 999) // 1000) + 2),
+                    "--out",
+                    str(inv_dir),
+                ]
+            )
         base, plan = [], []
         run_playbook(REPO / "bench" / "topology" / "hostvars_baseline.yml", inv_dir, tmp / "warm")  # warm caches
         for _ in range(repeat):
             base.append(run_playbook(REPO / "bench" / "topology" / "hostvars_baseline.yml", inv_dir, tmp / "r"))
             plan.append(run_playbook(REPO / "playbooks" / "plan.yml", inv_dir, tmp / f"report-{n}"))
-        out[n] = {"baseline": statistics.median(base), "plan_yml": statistics.median(plan),
-                  "baseline_runs": base, "plan_runs": plan}
+        out[n] = {
+            "baseline": statistics.median(b[0] for b in base),
+            "plan_yml": statistics.median(p[0] for p in plan),
+            "baseline_cpu": statistics.median(b[1] for b in base),
+            "plan_yml_cpu": statistics.median(p[1] for p in plan),
+            "baseline_runs": base,
+            "plan_runs": plan,
+        }
     return out
 
 
 def verdict(value: float, limit: float, smaller: bool = True) -> str:
     ok = value <= limit if smaller else value >= limit
     return f"{'ok' if ok else 'MISSED'} (target {'<=' if smaller else '>='} {limit}x)"
+
+
+def print_datastore(results: dict) -> None:
+    print(f"B1 (medians of {results['repeat']}; seconds)")
+    for n, d in results["datastore"].items():
+        print(f"\n{n} nodes, {d['objects']} objects into etcd:")
+        for key in ("raw_put", "raw_read", "first_apply", "noop_apply", "per_resource", "per_resource_cli"):
+            print(f"  {key:<17} {d[key]:8.3f} s")
+        print(
+            f"  first apply / raw batched put   {d['first_apply'] / d['raw_put']:6.2f}x  "
+            f"{verdict(d['first_apply'] / d['raw_put'], 2.0)}"
+        )
+        print(
+            f"  no-op reapply / raw paged read  {d['noop_apply'] / d['raw_read']:6.2f}x  "
+            f"{verdict(d['noop_apply'] / d['raw_read'], 1.5)}"
+        )
+        print(
+            f"  per-resource / first apply      {d['per_resource'] / d['first_apply']:6.2f}x  "
+            f"{verdict(d['per_resource'] / d['first_apply'], 10, smaller=False)}"
+        )
+        print(
+            f"  per-resource CLI / first apply  {d['per_resource_cli'] / d['first_apply']:6.2f}x  "
+            f"{verdict(d['per_resource_cli'] / d['first_apply'], 10, smaller=False)}"
+        )
+    ds = results["datastore"]
+    if 1000 in ds and 5000 in ds:
+        ratio = ds[5000]["first_apply"] / ds[1000]["first_apply"]
+        print(f"\n5,000-node / 1,000-node first apply  {ratio:6.2f}x  {verdict(ratio, 6.0)}")
+        noop = ds[5000]["noop_apply"] / ds[1000]["noop_apply"]
+        print(f"5,000-node / 1,000-node no-op        {noop:6.2f}x")
+
+
+def print_playbooks(results: dict) -> None:
+    for n, p in results["playbooks"].items():
+        ratio = p["plan_yml"] / p["baseline"]
+        print(
+            f"\nplan.yml at {n} hosts: {p['plan_yml']:.2f} s vs hostvars-only baseline {p['baseline']:.2f} s: "
+            f"{ratio:.2f}x  {verdict(ratio, 1.5)}"
+        )
+        cpu = p["plan_yml_cpu"] / p["baseline_cpu"]
+        print(
+            f"plan.yml at {n} hosts, CPU: {p['plan_yml_cpu']:.2f} s vs {p['baseline_cpu']:.2f} s: "
+            f"{cpu:.2f}x  {verdict(cpu, 1.5)}"
+        )
+
+
+def save(results: dict) -> None:
+    out = REPO / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "b1.json").write_text(json.dumps(results, indent=2, default=str))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,35 +276,13 @@ def main(argv: list[str] | None = None) -> int:
                     client.close()
             finally:
                 server.stop()
+            print_datastore(results)
+            save(results)
         if not args.no_playbooks:
             results["playbooks"] = bench_playbooks(args.sizes, args.repeat, tmp)
+            print_playbooks(results)
+            save(results)
 
-    print(f"B1 (medians of {args.repeat}; seconds)")
-    for n, d in results["datastore"].items():
-        print(f"\n{n} nodes, {d['objects']} objects into etcd:")
-        for key in ("raw_put", "raw_read", "first_apply", "noop_apply", "per_resource", "per_resource_cli"):
-            print(f"  {key:<17} {d[key]:8.3f} s")
-        print(f"  first apply / raw batched put   {d['first_apply'] / d['raw_put']:6.2f}x  "
-              f"{verdict(d['first_apply'] / d['raw_put'], 2.0)}")
-        print(f"  no-op reapply / raw paged read  {d['noop_apply'] / d['raw_read']:6.2f}x  "
-              f"{verdict(d['noop_apply'] / d['raw_read'], 1.5)}")
-        print(f"  per-resource / first apply      {d['per_resource'] / d['first_apply']:6.2f}x  "
-              f"{verdict(d['per_resource'] / d['first_apply'], 10, smaller=False)}")
-        print(f"  per-resource CLI / first apply  {d['per_resource_cli'] / d['first_apply']:6.2f}x  "
-              f"{verdict(d['per_resource_cli'] / d['first_apply'], 10, smaller=False)}")
-    ds = results["datastore"]
-    if 1000 in ds and 5000 in ds:
-        ratio = ds[5000]["first_apply"] / ds[1000]["first_apply"]
-        print(f"\n5,000-node / 1,000-node first apply  {ratio:6.2f}x  {verdict(ratio, 6.0)}")
-        noop = ds[5000]["noop_apply"] / ds[1000]["noop_apply"]
-        print(f"5,000-node / 1,000-node no-op        {noop:6.2f}x")
-    for n, p in results["playbooks"].items():
-        ratio = p["plan_yml"] / p["baseline"]
-        print(f"\nplan.yml at {n} hosts: {p['plan_yml']:.2f} s vs hostvars-only baseline {p['baseline']:.2f} s: "
-              f"{ratio:.2f}x  {verdict(ratio, 1.5)}")
-    out = REPO / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "b1.json").write_text(json.dumps(results, indent=2, default=str))
     return 0
 
 
