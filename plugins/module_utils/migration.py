@@ -198,19 +198,14 @@ def _ready(source: EtcdV2Client) -> str | None:
 
 
 def _plan_counts(target: EtcdClient, conv: calico_v1.Conversion) -> dict:
-    """How many objects start would create / update / leave (computed without writing)."""
-    store = CalicoStore(target, check_mode=True, want_diff=False)
+    """How many objects start would create / update / leave, from one read of the target."""
+    stored = read_stored(target)
     out = {"create": 0, "update": 0, "unchanged": 0}
-    objs = [obj for _kind, obj in conv.resources]
-    for start in range(0, len(objs), 1000):
-        res = store.apply(objs[start:start + 1000], merge=False)
-        out["create"] += len(res.created)
-        out["update"] += len(res.updated)
-        out["unchanged"] += len(res.unchanged)
-    cur = target.get_many([k for k, _ in conv.ipam]) if conv.ipam else {}
-    for key, value in conv.ipam:
-        kv = cur.get(key)
-        out["create" if kv is None else ("unchanged" if kv.value == value else "update")] += 1
+    wanted = [(key_of(obj), _content_hash(obj)) for _kind, obj in conv.resources]
+    wanted += [(key, hashlib.sha256(value).hexdigest()) for key, value in conv.ipam]
+    for key, digest in wanted:
+        have = stored.get(key)
+        out["create" if have is None else ("unchanged" if have[1] == digest else "update")] += 1
     return out
 
 
