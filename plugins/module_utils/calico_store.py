@@ -81,8 +81,8 @@ def deep_merge(base: dict, update: dict) -> dict:
     for key, value in update.items():
         if value is None:
             out.pop(key, None)
-        elif isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
+        elif isinstance(value, dict):  # also into a missing mapping, so nested None markers are dropped
+            out[key] = deep_merge(out[key] if isinstance(out.get(key), dict) else {}, value)
         else:
             out[key] = copy.deepcopy(value)
     return out
