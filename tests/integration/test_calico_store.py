@@ -212,6 +212,21 @@ def test_replace_never_stores_null_for_a_removal_marker(etcd_single, store, stor
     assert "null" not in etcd_single.etcdctl("get", stored_peer, "--print-value-only")
 
 
+@pytest.mark.parametrize("merge", [True, False], ids=["merge", "replace"])
+def test_nested_removal_markers_are_never_stored_as_null(etcd_single, store, merge):
+    """A None inside a nested mapping (Node spec.bgp, as calico_node sends for '') means 'not set'."""
+    key = key_for("Node", "node-1")
+    body = {"kind": "Node", "metadata": {"name": "node-1"},
+            "spec": {"bgp": {"ipv4Address": "10.0.0.5/24", "routeReflectorClusterID": None}}}
+    store.apply([body], merge=merge)  # create
+    assert raw(etcd_single, key)["spec"] == {"bgp": {"ipv4Address": "10.0.0.5/24"}}
+    store.apply([{"kind": "Node", "metadata": {"name": "node-2"}, "spec": {}}])
+    body["metadata"]["name"] = "node-2"
+    store.apply([body], merge=merge)  # update of a stored Node that has no bgp yet
+    assert raw(etcd_single, key_for("Node", "node-2"))["spec"] == {"bgp": {"ipv4Address": "10.0.0.5/24"}}
+    assert "null" not in etcd_single.etcdctl("get", "/calico/", "--prefix", "--print-value-only")
+
+
 def test_merge_result_is_validated_before_any_write(etcd_single, store, stored_peer):
     """node is stored; adding nodeSelector by merge would make an invalid peer: refused, nothing written."""
     revision = etcd_single.revision()
