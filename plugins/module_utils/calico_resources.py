@@ -649,7 +649,7 @@ def _validate_policy(resource: dict) -> None:
         validate_label_name(bare, f"{kind}.metadata.name")
     if spec.get("selector"):
         validate_selector(spec["selector"], f"{field}.selector")
-    if "order" in spec and not isinstance(spec["order"], (int, float)):
+    if "order" in spec and (isinstance(spec["order"], bool) or not isinstance(spec["order"], (int, float))):
         raise ValidationError(f"{field}.order: must be a number")
     for index, kind_of in enumerate(spec.get("types") or []):
         if kind_of not in ("Ingress", "Egress"):

@@ -803,6 +803,7 @@ def test_policies():
     (res("GlobalNetworkPolicy", "knp.default.x", {}), r"GlobalNetworkPolicy\.metadata\.name: 'knp.default.x'"),
     (res("GlobalNetworkPolicy", "p", {"selector": "a =="}), r"GlobalNetworkPolicy\.spec\.selector: selector"),
     (res("GlobalNetworkPolicy", "p", {"order": "1"}), r"GlobalNetworkPolicy\.spec\.order: must be a number"),
+    (res("GlobalNetworkPolicy", "p", {"order": True}), r"GlobalNetworkPolicy\.spec\.order: must be a number"),
     (res("GlobalNetworkPolicy", "p", {"types": ["ingress"]}),
      r"GlobalNetworkPolicy\.spec\.types\[0\]: 'ingress' is not Ingress or Egress"),
     (res("NetworkPolicy", "p", {"ingress": [{"action": "allow"}]}, namespace="ns"),
