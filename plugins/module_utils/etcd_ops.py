@@ -373,7 +373,13 @@ def save_snapshot(client: EtcdClient, path: str, check_mode: bool, retain: int |
                       revision=status["revision"], actions=[f"would save a snapshot of {status['endpoint']} "
                                                             f"to {path}"])
     else:
-        saved = client.snapshot(path, timeout=snapshot_timeout)
+        try:
+            saved = client.snapshot(path, timeout=snapshot_timeout)
+        except EtcdError as exc:
+            if "permission denied" in str(exc):
+                raise EtcdOpsError(f"{exc.args[0].split(': ')[0]}: permission denied: with auth enabled etcd "
+                                   "allows snapshots only to a user with the root role") from None
+            raise
         result.update(size=saved["size"], sha256=saved["sha256"], endpoint=saved["endpoint"],
                       member_id=hex_id(saved["member_id"]), revision=saved["revision"],
                       actions=[f"saved a snapshot of {saved['endpoint']} at revision {saved['revision']} to {path}"])

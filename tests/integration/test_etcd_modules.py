@@ -307,6 +307,22 @@ def test_snapshot_retention_and_check_mode(etcd_single, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["calico-1.db", "calico-2.db", "other.db"]
 
 
+def test_info_and_snapshot_on_a_cluster_with_auth(etcd_auth, tmp_path):
+    calico = etcd_auth.conn_params  # the confined calico user
+    root = {**calico, "user": "root", "password": "rootpw"}
+    info, denied, saved = run_modules([
+        ("etcd_info", calico),
+        ("etcd_snapshot", {**calico, "path": str(tmp_path / "calico.db")}),
+        ("etcd_snapshot", {**root, "path": str(tmp_path / "root.db")}),
+    ])
+    assert _ok(info)["healthy"] is True  # status, members and alarms need no root role
+    assert denied["failed"]
+    assert denied["msg"].endswith("permission denied: with auth enabled etcd allows snapshots only to a user "
+                                  "with the root role")
+    assert _ok(saved)["sha256"] == hashlib.sha256((tmp_path / "root.db").read_bytes()).hexdigest()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["root.db"]
+
+
 SNAPSHOT_BAD_INPUT = [
     ({"path": "/nonexistent-dir/s.db"}, "path: the parent directory /nonexistent-dir does not exist"),
     ({"path": "{tmp}"}, "is a directory; give the snapshot's file name"),
