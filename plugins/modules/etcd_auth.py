@@ -122,7 +122,7 @@ seealso:
     description: Users, roles and enabling auth in etcd v3.4.
     link: https://etcd.io/docs/v3.4/op-guide/authentication/
 author:
-  - kubescale.calico developers
+  - kubescale.calico developers (@kubescale)
 """
 
 EXAMPLES = r"""

@@ -40,7 +40,7 @@ notes:
 seealso:
   - module: kubescale.calico.etcd_member
 author:
-  - kubescale.calico developers
+  - kubescale.calico developers (@kubescale)
 """
 
 EXAMPLES = r"""
@@ -88,7 +88,7 @@ endpoints:
     endpoint: {description: The client URL probed., type: str}
     reachable: {description: The endpoint answered a status request., type: bool}
     healthy: {description: It answered a quorum read and its member has no alarm., type: bool}
-    error: {description: One-line error when not reachable or not healthy, else null., type: str}
+    error: {description: "One-line error when not reachable or not healthy, else null.", type: str}
     version: {description: etcd server version., type: str}
     member_id: {description: ID (hex) of the member behind the endpoint., type: str}
     name: {description: Name of that member., type: str}
@@ -99,7 +99,7 @@ endpoints:
     raft_term: {description: Raft term of the member., type: int}
     revision: {description: Current key-value store revision., type: int}
     cluster_id: {description: Cluster ID (hex)., type: str}
-    alarms: {description: Active alarms of this member (NOSPACE, CORRUPT)., type: list, elements: str}
+    alarms: {description: "Active alarms of this member: NOSPACE, CORRUPT.", type: list, elements: str}
   sample:
     - endpoint: http://127.0.0.1:2379
       reachable: true
@@ -127,7 +127,7 @@ members:
     client_urls: {description: Advertised client URLs., type: list, elements: str}
     started: {description: The member has started (it has a name)., type: bool}
     is_leader: {description: The member is the leader., type: bool}
-    healthy: {description: Health of the member if one of its endpoints was probed, else null., type: bool}
+    healthy: {description: "Health of the member if one of its endpoints was probed, else null.", type: bool}
 member_count:
   description: Number of members.
   returned: always

@@ -68,7 +68,7 @@ seealso:
     description: How etcd adds and removes members at runtime.
     link: https://etcd.io/docs/v3.4/op-guide/runtime-configuration/
 author:
-  - kubescale.calico developers
+  - kubescale.calico developers (@kubescale)
 """
 
 EXAMPLES = r"""

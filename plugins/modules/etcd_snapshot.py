@@ -51,7 +51,7 @@ attributes:
 seealso:
   - module: kubescale.calico.etcd_info
 author:
-  - kubescale.calico developers
+  - kubescale.calico developers (@kubescale)
 """
 
 EXAMPLES = r"""
