@@ -81,25 +81,45 @@ def stored_values(plan: dict) -> list[tuple[str, bytes]]:
     return out
 
 
-def timed(fn) -> float:
-    start = time.perf_counter()
+ETCD_PIDS: list[int] = []  # the benchmark's etcd, whose CPU is counted with ours
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_now() -> float:
+    """CPU seconds so far of this process, its reaped children and the benchmark's etcd."""
+    own = time.process_time()
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    etcd = 0.0
+    for pid in ETCD_PIDS:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        etcd += (int(fields[11]) + int(fields[12])) / _TICK
+    return own + kids.ru_utime + kids.ru_stime + etcd
+
+
+def timed(fn) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the bench process, its children and etcd) of ``fn()``."""
+    cpu, start = _cpu_now(), time.perf_counter()
     fn()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _cpu_now() - cpu
 
 
-def per_resource_cli(server, values: list[tuple[str, bytes]], sample: int) -> float:
-    """Seconds for all objects, scaled from ``sample`` objects done with one etcdctl get + put each."""
+def per_resource_cli(server, values: list[tuple[str, bytes]], sample: int) -> tuple[float, float]:
+    """(wall, CPU) seconds for all objects, scaled from ``sample`` objects done with one etcdctl get + put each."""
     chosen = values[:sample]
     endpoint = ",".join(server.endpoints)
     env = dict(os.environ, ETCDCTL_API="3")
     etcdctl = shutil.which("etcdctl") or "/usr/bin/etcdctl"
-    start = time.perf_counter()
-    for key, value in chosen:
-        subprocess.run([etcdctl, "--endpoints", endpoint, "get", key], env=env, capture_output=True, check=True)
-        subprocess.run(
-            [etcdctl, "--endpoints", endpoint, "put", key], input=value, env=env, capture_output=True, check=True
-        )
-    return (time.perf_counter() - start) * len(values) / len(chosen)
+
+    def loop():
+        for key, value in chosen:
+            subprocess.run([etcdctl, "--endpoints", endpoint, "get", key], env=env, capture_output=True, check=True)
+            subprocess.run(
+                [etcdctl, "--endpoints", endpoint, "put", key], input=value, env=env, capture_output=True, check=True
+            )
+
+    wall, cpu = timed(loop)
+    scale = len(values) / len(chosen)
+    return wall * scale, cpu * scale
 
 
 def bench_datastore(client, plan: dict, repeat: int) -> dict:
@@ -134,7 +154,11 @@ def bench_datastore(client, plan: dict, repeat: int) -> dict:
         client.delete_prefix(PREFIX)
         times["per_resource"].append(timed(per_resource))
     client.delete_prefix(PREFIX)
-    return {"objects": len(values), **{k: statistics.median(v) for k, v in times.items()}, "_values": values}
+    out: dict = {"objects": len(values), "_values": values}
+    for key, runs in times.items():
+        out[key] = statistics.median(r[0] for r in runs)
+        out[f"{key}_cpu"] = statistics.median(r[1] for r in runs)
+    return out
 
 
 def run_playbook(playbook: Path, inventory_dir: Path, report_dir: Path) -> tuple[float, float]:
@@ -200,33 +224,33 @@ def verdict(value: float, limit: float, smaller: bool = True) -> str:
 
 
 def print_datastore(results: dict) -> None:
-    print(f"B1 (medians of {results['repeat']}; seconds)")
+    print(f"B1 datastore (medians of {results['repeat']}; wall seconds, and CPU seconds of bench + etcd)")
+    names = ("raw_put", "raw_read", "first_apply", "noop_apply", "per_resource", "per_resource_cli")
+    checks = (
+        ("first apply / raw batched put", "first_apply", "raw_put", 2.0, True),
+        ("no-op reapply / raw paged read", "noop_apply", "raw_read", 1.5, True),
+        ("per-resource / first apply", "per_resource", "first_apply", 10, False),
+        ("per-resource CLI / first apply", "per_resource_cli", "first_apply", 10, False),
+    )
     for n, d in results["datastore"].items():
         print(f"\n{n} nodes, {d['objects']} objects into etcd:")
-        for key in ("raw_put", "raw_read", "first_apply", "noop_apply", "per_resource", "per_resource_cli"):
-            print(f"  {key:<17} {d[key]:8.3f} s")
-        print(
-            f"  first apply / raw batched put   {d['first_apply'] / d['raw_put']:6.2f}x  "
-            f"{verdict(d['first_apply'] / d['raw_put'], 2.0)}"
-        )
-        print(
-            f"  no-op reapply / raw paged read  {d['noop_apply'] / d['raw_read']:6.2f}x  "
-            f"{verdict(d['noop_apply'] / d['raw_read'], 1.5)}"
-        )
-        print(
-            f"  per-resource / first apply      {d['per_resource'] / d['first_apply']:6.2f}x  "
-            f"{verdict(d['per_resource'] / d['first_apply'], 10, smaller=False)}"
-        )
-        print(
-            f"  per-resource CLI / first apply  {d['per_resource_cli'] / d['first_apply']:6.2f}x  "
-            f"{verdict(d['per_resource_cli'] / d['first_apply'], 10, smaller=False)}"
-        )
+        for key in names:
+            print(f"  {key:<17} wall {d[key]:8.3f} s   cpu {d[key + '_cpu']:8.3f} s")
+        for label, top, bottom, limit, smaller in checks:
+            wall, cpu = d[top] / d[bottom], d[top + "_cpu"] / d[bottom + "_cpu"]
+            print(
+                f"  {label:<32} wall {wall:7.2f}x {verdict(wall, limit, smaller)}   "
+                f"cpu {cpu:7.2f}x {verdict(cpu, limit, smaller)}"
+            )
     ds = results["datastore"]
     if 1000 in ds and 5000 in ds:
-        ratio = ds[5000]["first_apply"] / ds[1000]["first_apply"]
-        print(f"\n5,000-node / 1,000-node first apply  {ratio:6.2f}x  {verdict(ratio, 6.0)}")
-        noop = ds[5000]["noop_apply"] / ds[1000]["noop_apply"]
-        print(f"5,000-node / 1,000-node no-op        {noop:6.2f}x")
+        for key in ("first_apply", "noop_apply"):
+            wall = ds[5000][key] / ds[1000][key]
+            cpu = ds[5000][key + "_cpu"] / ds[1000][key + "_cpu"]
+            print(
+                f"\n5,000 / 1,000 nodes {key:<12} wall {wall:6.2f}x {verdict(wall, 6.0)}   "
+                f"cpu {cpu:6.2f}x {verdict(cpu, 6.0)}"
+            )
 
 
 def print_playbooks(results: dict) -> None:
@@ -263,13 +287,15 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_datastore:
             server = make_server(tmp / "etcd", "b1")
             server.start()
+            ETCD_PIDS[:] = [m.proc.pid for m in server.members if m.proc]
             try:
                 client = server.client()
                 try:
                     for n in args.sizes:
                         plan = plan_topology(*flatten(inventory(n)))
                         data = bench_datastore(client, plan, args.repeat)
-                        data["per_resource_cli"] = per_resource_cli(server, data.pop("_values"), args.cli_sample)
+                        wall, cpu = per_resource_cli(server, data.pop("_values"), args.cli_sample)
+                        data["per_resource_cli"], data["per_resource_cli_cpu"] = wall, cpu
                         client.delete_prefix(PREFIX)
                         results["datastore"][n] = data
                 finally:

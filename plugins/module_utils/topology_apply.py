@@ -100,6 +100,21 @@ def _node_update(current: dict | None, planned: dict) -> dict:
     }
 
 
+def _node_is_current(current: dict, planned: dict) -> bool:
+    """Fast no-op check for one Node: every owned label and BGP field already as planned."""
+    have = current["metadata"].get("labels") or {}
+    want = planned["metadata"]["labels"]
+    if any(have.get(k) != want.get(k) for k in OWNED_NODE_LABELS) or any(have.get(k) != v for k, v in want.items()):
+        return False
+    have_bgp = (current.get("spec") or {}).get("bgp") or {}
+    want_bgp = planned["spec"]["bgp"]
+    return (
+        have_bgp.get("asNumber") == want_bgp.get("asNumber")
+        and have_bgp.get("routeReflectorClusterID") == want_bgp.get("routeReflectorClusterID")
+        and _same_ip(have_bgp.get("ipv4Address"), want_bgp["ipv4Address"])
+    )
+
+
 def _holds(stored: dict, wanted: dict) -> bool:
     """Does ``stored`` already have every ``wanted`` value (None: the key is absent)?"""
     for key, value in wanted.items():
@@ -135,7 +150,7 @@ class _Run:
         self.store = store
         self.plan = plan
         self.result = ApplyResult()
-        self.nodes = {n["metadata"]["name"]: n for n in store.list("Node")}
+        self.nodes = {n["metadata"]["name"]: n for n in store.list("Node", page_size=1000)}
         self.peers = {
             p["metadata"]["name"]: p for p in store.list("BGPPeer", labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE})
         }
@@ -156,6 +171,8 @@ class _Run:
         bodies = []
         for planned in self.plan["resources"]["nodes"]:
             current = self.nodes.get(planned["metadata"]["name"])
+            if current is not None and _node_is_current(current, planned):
+                continue
             body = _node_update(current, planned)
             if not _merge_is_noop(current, body):
                 bodies.append(body)
