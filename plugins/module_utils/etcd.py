@@ -373,8 +373,7 @@ class EtcdClient:
         lost: list[Op] = []
         for start in range(0, len(ops), max_ops):
             batch = ops[start:start + max_ops]
-            succeeded, _ = self.txn(batch)
-            if not succeeded:
+            if not self.txn(batch)[0]:
                 lost.extend(batch)
         return lost
 
@@ -477,8 +476,8 @@ class EtcdClient:
         self._call("Cluster", "MemberRemove", rpc.MemberRemoveRequest(ID=int(member_id)))
 
     def alarms(self) -> list[dict]:
-        resp = self._call("Maintenance", "Alarm", rpc.AlarmRequest(action=rpc.AlarmRequest.GET, memberID=0,
-                                                                  alarm=rpc.NONE))
+        request = rpc.AlarmRequest(action=rpc.AlarmRequest.GET, memberID=0, alarm=rpc.NONE)
+        resp = self._call("Maintenance", "Alarm", request)
         names = {rpc.NONE: "NONE", rpc.NOSPACE: "NOSPACE", rpc.CORRUPT: "CORRUPT"}
         return [{"member_id": int(a.memberID), "alarm": names.get(a.alarm, str(a.alarm))} for a in resp.alarms]
 

@@ -358,7 +358,7 @@ def _retention(path: str, retain: int, pattern: str) -> tuple[list[str], list[st
         if full != path and entry.is_file(follow_symlinks=False) and fnmatch.fnmatchcase(entry.name, pattern):
             others.append((entry.stat(follow_symlinks=False).st_mtime_ns, entry.name, full))
     others.sort(reverse=True)
-    ordered = [path] + [full for _, _, full in others]
+    ordered = [path] + [entry[2] for entry in others]
     return ordered[:retain], ordered[retain:]
 
 
