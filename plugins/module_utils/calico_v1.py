@@ -799,8 +799,10 @@ def convert_affinity_value(raw: str) -> bytes:
 
 
 def convert_handle(raw: str) -> bytes:
-    v = _json(raw, "IPAM handle")
-    return _dump(v)
+    """Handles are copied unchanged (after a JSON check)."""
+    if not isinstance(_json(raw, "IPAM handle"), dict):
+        raise ValueError("IPAM handle: must be a JSON object")
+    return raw.encode()
 
 
 # --------------------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ from ansible_collections.kubescale.calico.plugins.module_utils.calico_store impo
     comparable,
     now_rfc3339,
 )
-from ansible_collections.kubescale.calico.plugins.module_utils.etcd import MAX_TXN_OPS, EtcdClient, Op
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd import MAX_TXN_OPS, EtcdClient, EtcdError, Op
 from ansible_collections.kubescale.calico.plugins.module_utils.etcd_v2 import EtcdV2Client
 
 STATE_KEY = "/kubescale/calico-migration/state"
@@ -357,15 +357,33 @@ def take_snapshot(target: EtcdClient, snapshot_dir: str | None) -> dict | None:
     return target.snapshot(path)
 
 
+PAGE_SIZE = 2000  # kvs per range page: fewer round trips; retried with SMALL_PAGE if a page exceeds 4 MiB
+SMALL_PAGE = 200
+
+
+def _with_page_fallback(fn):
+    """Run ``fn(page_size)``; if a page of large values exceeded gRPC's message limit, rerun with small pages."""
+    try:
+        return fn(PAGE_SIZE)
+    except EtcdError as exc:
+        if "RESOURCE_EXHAUSTED" not in str(exc) and "larger than max" not in str(exc):
+            raise
+        return fn(SMALL_PAGE)
+
+
 def read_stored(target: EtcdClient) -> dict[str, tuple[int, str]]:
     """key → (mod_revision, content digest) of what the target holds in the migrated areas."""
+    return _with_page_fallback(lambda page: _read_stored(target, page))
+
+
+def _read_stored(target: EtcdClient, page: int) -> dict[str, tuple[int, str]]:
     out: dict[str, tuple[int, str]] = {}
-    for kv in target.range(KEY_ROOT):
+    for kv in target.range(KEY_ROOT, page_size=page):
         try:
             out[kv.key] = (kv.mod_revision, _content_hash(json.loads(kv.value)))
         except (ValueError, TypeError, AttributeError):
             out[kv.key] = (kv.mod_revision, "")
-    for kv in target.range(IPAM_PREFIX):
+    for kv in target.range(IPAM_PREFIX, page_size=page):
         out[kv.key] = (kv.mod_revision, hashlib.sha256(kv.value).hexdigest())
     return out
 
@@ -460,13 +478,16 @@ def verify(target: EtcdClient, conv: calico_v1.Conversion, bodies: dict[str, str
     An object this run created is checked against the sha256 of the bytes it wrote (no JSON parsing);
     any other against the content hash (spec, labels, annotations) of the converted object.
     """
-    bodies = bodies or {}
+    return _with_page_fallback(lambda page: _verify(target, conv, bodies or {}, page))
+
+
+def _verify(target: EtcdClient, conv: calico_v1.Conversion, bodies: dict[str, str], page: int) -> dict:
     expected = {key_of(obj): (kind, obj) for kind, obj in conv.resources}
     expected_ipam = {k: hashlib.sha256(v).hexdigest() for k, v in conv.ipam}
     mismatches: list[str] = []
     found: dict[str, int] = {}
     seen = set()
-    for kv in target.range(KEY_ROOT):
+    for kv in target.range(KEY_ROOT, page_size=page):
         if kv.key not in expected:
             continue
         kind, obj = expected[kv.key]
@@ -480,7 +501,7 @@ def verify(target: EtcdClient, conv: calico_v1.Conversion, bodies: dict[str, str
             mismatches.append(f"{kv.key}: content differs")
             continue
         found[kind] = found.get(kind, 0) + 1
-    for kv in target.range(IPAM_PREFIX):
+    for kv in target.range(IPAM_PREFIX, page_size=page):
         if kv.key not in expected_ipam:
             continue
         seen.add(kv.key)
