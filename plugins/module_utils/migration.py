@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ansible_collections.kubescale.calico.plugins.module_utils import calico_v1
+from ansible_collections.kubescale.calico.plugins.module_utils import etcd as etcd_layer
 from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources import (
     KEY_ROOT,
     ValidationError,
@@ -394,8 +395,66 @@ def _new_body(obj: dict) -> bytes:
     return serialize({**obj, "metadata": meta})
 
 
+def _kind_prefix(key: str) -> str:
+    """The part of a key that names its kind: /calico/resources/v3/projectcalico.org/<plural> or /calico/ipam/v2/<x>."""
+    parts = key.split("/")
+    return "/".join(parts[:6] if parts[2] == "resources" else parts[:5])
+
+
+def sorted_within_kinds(items: list, key) -> list:
+    """``items`` with each run of one kind sorted by etcd key (the runs keep calico-upgrade's order)."""
+    out: list = []
+    run: list = []
+    for item in items:
+        if run and _kind_prefix(key(run[-1])) != _kind_prefix(key(item)):
+            out += sorted(run, key=key)
+            run = []
+        run.append(item)
+    return out + sorted(run, key=key)
+
+
+def _txn_create_range(target: EtcdClient, items: list[tuple[str, bytes]]) -> bool:
+    """Create ``items`` (sorted keys of one kind) in one transaction guarded by a single range compare.
+
+    The guard is "no key exists in [first, last]": stronger than one version==0 compare per key,
+    and about half the protobuf work, which dominates the write time with the pure-Python protobuf.
+    Uses the etcd layer's stubs directly; a candidate for EtcdClient itself.
+    """
+    rpc = etcd_layer.rpc
+    guard = rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.VERSION, key=items[0][0].encode(),
+                        range_end=items[-1][0].encode() + b"\0", version=0)
+    puts = [rpc.RequestOp(request_put=rpc.PutRequest(key=k.encode(), value=v)) for k, v in items]
+    return bool(target._call("KV", "Txn", rpc.TxnRequest(compare=[guard], success=puts)).succeeded)
+
+
+def _create(target: EtcdClient, ops: list[Op], fresh: bool) -> set[str]:
+    """Create keys that must not exist; return the keys whose transaction lost its guard.
+
+    ``fresh``: the keys are sorted within kinds and the target held none of them when the lock was
+    taken, so each transaction is guarded by one range compare; otherwise one compare per key.
+    """
+    if not fresh:
+        return {op.key for op in target.apply(ops)}
+    lost: set[str] = set()
+    chunk: list[Op] = []
+
+    def flush() -> None:
+        if chunk and not _txn_create_range(target, [(op.key, op.value) for op in chunk]):
+            lost.update(op.key for op in chunk)
+        chunk.clear()
+
+    for op in ops:
+        if chunk and (len(chunk) == MAX_TXN_OPS or _kind_prefix(chunk[-1].key) != _kind_prefix(op.key)
+                      or op.key <= chunk[-1].key):
+            flush()
+        chunk.append(op)
+    flush()
+    return lost
+
+
 def write_resources(target: EtcdClient, conv: calico_v1.Conversion, opts: Options, progress: Progress,
-                    stored: dict[str, tuple[int, str]], written: dict[str, str] | None = None) -> dict:
+                    stored: dict[str, tuple[int, str]], written: dict[str, str] | None = None,
+                    fresh: bool = False) -> dict:
     """Store the v3 resources in order, reconciling by content.
 
     Objects the target lacks are created in guarded transactions (the key must not exist); objects
@@ -418,7 +477,7 @@ def write_resources(target: EtcdClient, conv: calico_v1.Conversion, opts: Option
             else:
                 counts["unchanged"] += 1
         ops = [Op.put(k, _new_body(o), 0) for k, o in creates]
-        lost = {op.key for op in target.apply(ops)}
+        lost = _create(target, ops, fresh)
         counts["created"] += len(creates) - len(lost)
         if written is not None:
             written.update((op.key, hashlib.sha256(op.value).hexdigest()) for op in ops if op.key not in lost)
@@ -433,7 +492,7 @@ def write_resources(target: EtcdClient, conv: calico_v1.Conversion, opts: Option
 
 
 def write_ipam(target: EtcdClient, conv: calico_v1.Conversion, progress: Progress,
-               stored: dict[str, tuple[int, str]], batch: int = 1024) -> dict:
+               stored: dict[str, tuple[int, str]], batch: int = 1024, fresh: bool = False) -> dict:
     """Write the IPAM keys as they are where the stored bytes differ, guarded by mod_revision."""
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     items = conv.ipam
@@ -446,8 +505,9 @@ def write_ipam(target: EtcdClient, conv: calico_v1.Conversion, progress: Progres
                 continue
             ops.append(Op.put(key, value, have[0] if have else 0))
             kinds[key] = "updated" if have else "created"
-        for _attempt in range(5):
-            lost = {op.key for op in target.apply(ops, max_ops=MAX_TXN_OPS)}
+        for attempt in range(5):
+            lost = _create(target, ops, fresh) if attempt == 0 and fresh else {
+                op.key for op in target.apply(ops, max_ops=MAX_TXN_OPS)}
             for op in ops:
                 if op.key not in lost:
                     counts[kinds[op.key]] += 1
