@@ -3,6 +3,7 @@
 #   bash scripts/lab.sh up       # boot the hosts, legacy etcd + Calico 2.6 data, run site.yml, say where to look
 #   bash scripts/lab.sh status   # hosts, PIDs, the Kubernetes API stand-in
 #   bash scripts/lab.sh down     # stop everything by PID, unmount, remove the bridge
+#   bash scripts/lab.sh create   # only boot the hosts and start the stand-in (molecule/default)
 # Needs root, debootstrap, systemd-container (the template rootfs is built once and cached).
 # Environment: KSLAB_STATE_DIR (default .lab/lab), KSLAB_BRIDGE (br-kslab), KSLAB_SUBNET (10.213.0.0/24),
 # KSLAB_K8S_PORT (16443).
@@ -88,16 +89,23 @@ where_to_look() {
 TXT
 }
 
+create() {
+  link_collection
+  mkdir -p "$KSLAB_STATE_DIR"
+  python3 scripts/lab_spec.py "$INV_STATIC/hosts.yml" --bridge "$BRIDGE" --subnet "$SUBNET" >"$KSLAB_STATE_DIR/spec.yml"
+  log "booting the lab hosts (systemd-nspawn)"
+  python3 scripts/labhosts --state-dir "$KSLAB_STATE_DIR" up --spec "$KSLAB_STATE_DIR/spec.yml" >/dev/null
+  log "starting the Kubernetes API stand-in"
+  standin_start
+}
+
 case ${1:-up} in
+  create)  # hosts and the stand-in only (molecule/default's create step)
+    create
+    ;;
   up)
     start=$(date +%s)
-    link_collection
-    mkdir -p "$KSLAB_STATE_DIR"
-    python3 scripts/lab_spec.py "$INV_STATIC/hosts.yml" --bridge "$BRIDGE" --subnet "$SUBNET" >"$KSLAB_STATE_DIR/spec.yml"
-    log "booting the lab hosts (systemd-nspawn)"
-    python3 scripts/labhosts --state-dir "$KSLAB_STATE_DIR" up --spec "$KSLAB_STATE_DIR/spec.yml" >/dev/null
-    log "starting the Kubernetes API stand-in"
-    standin_start
+    create
     log "legacy etcd (v2 API) with Calico 2.6 data on the master"
     playbook tests/lab/prepare.yml
     log "playbooks/site.yml"
@@ -114,7 +122,7 @@ case ${1:-up} in
     if standin_alive; then echo "Kubernetes API stand-in: $(cat "$STANDIN/url") pid $(cat "$STANDIN/pid")"; else echo "Kubernetes API stand-in: not running"; fi
     ;;
   *)
-    echo "usage: $0 up|down|status" >&2
+    echo "usage: $0 up|down|status|create" >&2
     exit 2
     ;;
 esac

@@ -144,7 +144,9 @@ objects:
   returned: always
   type: dict
 rollout:
-  description: The DaemonSet's rollout status after waiting (generation, observed_generation, desired, updated, available, ready, complete).
+  description:
+    - The DaemonSet's rollout status after waiting
+      (generation, observed_generation, desired, updated, available, ready, complete).
   returned: when O(wait) and not in check mode
   type: dict
 config_hash:
