@@ -606,15 +606,18 @@ def abort_phase(source: EtcdV2Client, target: EtcdClient | None, opts: Options, 
     ready = _ready(source)
     if ready == "true":
         return {"changed": False, "phase": "abort", "actions": [], "ready_v1": ready}
+    warnings = []
     if not opts.check_mode:
         source.set(calico_v1.READY_KEY, "true")
-        if target is not None:
-            state = read_state(target)
+        try:  # the marker is bookkeeping: an unreachable target must not block resuming Calico 2.x
+            state = read_state(target) if target is not None else None
             if state is not None and state.get("phase") != "complete":
                 state.update({"phase": "aborted", "aborted": _now()})
                 write_state(target, state)
+        except EtcdError as exc:
+            warnings.append(f"v1 Ready is true again, but the migration marker in the target was not updated: {exc}")
     progress("aborted")
-    return {"changed": True, "phase": "abort", "ready_v1": "true",
+    return {"changed": True, "phase": "abort", "ready_v1": "true", "warnings": warnings,
             "actions": ["set v1 Ready=true (Calico 2.x networking resumed; v3 data left in place)"]}
 
 

@@ -258,6 +258,8 @@ def main() -> None:
     finally:
         target.close()
     result["progress"] = progress.events
+    for warning in result.pop("warnings", []):
+        module.warn(warning)
     module.exit_json(**result)
 
 

@@ -313,3 +313,15 @@ def test_v2_client_over_tls_with_client_certificate(tmp_path_factory):
             EtcdV2Client(server.endpoints, ca_cert=str(pki.ca_cert)).get("/calico/v1/Ready")  # no client cert
     finally:
         server.stop()
+
+
+def test_abort_resumes_v1_even_when_the_target_is_unreachable(small_source, tmp_path):
+    from ansible_collections.kubescale.calico.plugins.module_utils.etcd import EtcdClient
+
+    small_source.set("/calico/v1/Ready", "false")
+    dead = EtcdClient(["http://127.0.0.1:9"], timeout=1)
+    result = migration.run("abort", small_source, dead, _opts(tmp_path), migration.Progress())
+    assert result["changed"] and small_source.get("/calico/v1/Ready").value == "true"
+    assert "marker in the target was not updated" in result["warnings"][0]
+    again = migration.run("abort", small_source, dead, _opts(tmp_path), migration.Progress())
+    assert again["changed"] is False
