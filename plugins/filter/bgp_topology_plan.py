@@ -169,7 +169,7 @@ from ansible_collections.kubescale.calico.plugins.module_utils.topology import (
 )
 
 
-class _HostvarsView(Mapping):
+class HostvarsView(Mapping):
     """Read-only view over Ansible's ``hostvars``: unknown hosts are absent (not Undefined) and each
     host's variables are fetched once."""
 
@@ -198,7 +198,7 @@ def bgp_topology_plan(groups, hostvars, settings=None, previous=None, **options)
     merged = dict(settings or {})
     merged.update(options)
     try:
-        return plan_topology(groups, _HostvarsView(hostvars), merged, previous=previous)
+        return plan_topology(groups, HostvarsView(hostvars), merged, previous=previous)
     except TopologyError as exc:
         raise AnsibleFilterError(f"bgp_topology_plan: {exc}") from None
 

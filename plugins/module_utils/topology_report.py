@@ -437,4 +437,5 @@ def write_report(plan: dict, dest: str, formats=tuple(REPORT_FILES), check_mode:
                 handle.write(text)
             os.replace(f"{path}.tmp", path)
     return {"changed": bool(written), "files": files, "written": written, "summary": summary(plan),
-            "mode": plan["mode"], "stats": plan["stats"]}
+            "mode": plan["mode"], "stats": plan["stats"], "reflectors": plan["reflectors"],
+            "warnings_plan": plan["warnings"]}

@@ -9,14 +9,17 @@ module: bgp_topology_report
 short_description: Write a BGP topology plan as a report a person can read (Markdown, SVG, JSON)
 version_added: 0.1.0
 description:
-  - "Writes the plan made by the P(kubescale.calico.bgp_topology_plan#filter) filter into a directory,
-    in one call, on the controller: C(topology.md) (mode, reason, sessions, reflectors, racks, router
-    peers, the Calico objects),
+  - "Writes a BGP topology plan into a directory, in one call, on the controller: C(topology.md) (mode,
+    reason, sessions, reflectors, racks, router peers, the Calico objects),
     C(topology.svg) (reflector clusters, racks and their clients, BGP sessions of a full mesh against
     this plan) and C(plan.json) (the whole plan, usable as the filter's C(previous) input next time)."
+  - The plan is O(plan) when given; without it the inventory of the play (C(groups), C(hostvars)) is
+    planned here with O(settings) and O(previous), exactly as the P(kubescale.calico.bgp_topology_plan#filter)
+    filter does. Planning here keeps a plan of thousands of nodes out of Ansible's templating of task
+    arguments, which costs more than the planning itself.
   - Nothing else is contacted. A file is rewritten only when its content differs.
-  - An action plugin runs this on the controller, in the Ansible process, so a plan of thousands of nodes
-    is not serialised into a module process; O(dest) is a path on the controller.
+  - An action plugin runs this on the controller, in the Ansible process; O(dest) is a path on the
+    controller. Bad input (for example duplicate BGP IPs) fails the task with the planner's message.
 author:
   - kubescale.calico developers
 extends_documentation_fragment:
@@ -28,9 +31,19 @@ attributes:
     support: none
 options:
   plan:
-    description: The plan from the P(kubescale.calico.bgp_topology_plan#filter) filter.
+    description:
+      - A plan from the P(kubescale.calico.bgp_topology_plan#filter) filter. When omitted, the play's
+        inventory is planned (this needs the action plugin, which always runs for this module).
     type: dict
-    required: true
+  settings:
+    description:
+      - Planner settings when O(plan) is omitted, as for the filter (C(mesh_max_nodes), C(rr_capacity),
+        C(rr_per_client), C(rr_candidate_groups), C(rr_kind), C(as_number), C(bgp_mode),
+        C(rr_cluster_id_base), C(router_peers), with or without the C(calico_) prefix; null keeps the default).
+    type: dict
+  previous:
+    description: A previous plan or mapping of reflector host to cluster ID, when O(plan) is omitted.
+    type: raw
   dest:
     description: Directory to write the report into; created when missing.
     type: path
@@ -44,9 +57,11 @@ options:
 """
 
 EXAMPLES = r"""
-- name: Plan and write the report on the controller
+- name: Plan this inventory and write the report on the controller
   kubescale.calico.bgp_topology_report:
-    plan: "{{ groups | kubescale.calico.bgp_topology_plan(hostvars) }}"
+    settings:
+      mesh_max_nodes: 200
+      rr_capacity: 1000
     dest: "{{ playbook_dir }}/topology-report"
   delegate_to: localhost
   run_once: true
@@ -85,6 +100,16 @@ stats:
   description: The plan's session statistics.
   returned: always
   type: dict
+reflectors:
+  description: The plan's reflectors (name, host, ip, cluster_id, rack, zone, group, clients).
+  returned: always
+  type: list
+  elements: dict
+warnings_plan:
+  description: The plan's warnings.
+  returned: always
+  type: list
+  elements: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -96,7 +121,9 @@ from ansible_collections.kubescale.calico.plugins.module_utils.topology_report i
 )
 
 ARGUMENT_SPEC = {
-    "plan": {"type": "dict", "required": True},
+    "plan": {"type": "dict"},
+    "settings": {"type": "dict"},
+    "previous": {"type": "raw"},
     "dest": {"type": "path", "required": True},
     "formats": {"type": "list", "elements": "str", "choices": list(REPORT_FILES), "default": list(REPORT_FILES)},
 }
@@ -105,6 +132,8 @@ ARGUMENT_SPEC = {
 def main() -> None:
     """Used when the action plugin is bypassed; the action plugin runs the same code on the controller."""
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    if module.params["plan"] is None:
+        module.fail_json(msg="plan: required when the module runs without its action plugin")
     try:
         result = write_report(module.params["plan"], module.params["dest"], module.params["formats"],
                               check_mode=module.check_mode)
