@@ -353,3 +353,31 @@ def test_module_through_ansible_playbook_with_the_filter(etcd_single, tmp_path):
         assert second["changed"] is False
     finally:
         client.close()
+
+
+def test_external_reflectors_give_nodes_peers_to_their_ips(store):
+    groups, hostvars = small_inventory(20)
+    groups["route_reflectors"] = ["bird-1", "bird-2"]
+    hostvars["bird-1"] = {"calico_bgp_ip": "10.1.1.1", "calico_rack": "rack1"}
+    hostvars["bird-2"] = {"calico_bgp_ip": "10.1.1.2", "calico_rack": "rack2"}
+    plan = plan_topology(groups, hostvars, {"mesh_max_nodes": 10, "rr_kind": "external"})
+    apply_plan(store, plan)
+    client = store.client
+    assert config(client)[0]["spec"]["nodeToNodeMeshEnabled"] is False
+    peers = {p["metadata"]["name"]: p["spec"] for p in stored(client, PEERS).values()}
+    assert peers == {
+        "kubescale-rr-224-0-0-1-10-1-1-1": {
+            "nodeSelector": f"{LABEL_RR_CLIENT_OF} == '224.0.0.1'",
+            "peerIP": "10.1.1.1",
+            "asNumber": 64512,
+        },
+        "kubescale-rr-224-0-0-1-10-1-1-2": {
+            "nodeSelector": f"{LABEL_RR_CLIENT_OF} == '224.0.0.1'",
+            "peerIP": "10.1.1.2",
+            "asNumber": 64512,
+        },
+    }
+    nodes = stored(client, NODES)
+    assert len(nodes) == 25  # the BIRD hosts are not Calico nodes
+    assert all("routeReflectorClusterID" not in n["spec"]["bgp"] for n in nodes.values())
+    assert all(n["metadata"]["labels"][LABEL_RR_CLIENT_OF] == "224.0.0.1" for n in nodes.values())
