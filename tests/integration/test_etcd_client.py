@@ -203,6 +203,18 @@ def test_failover_when_the_first_member_is_down(etcd_cluster3):
     assert server.etcdctl("get", "/calico/failover", "--print-value-only").strip() == "written while member 0 is down"
 
 
+def test_failover_when_the_member_in_use_stops_mid_session(etcd_cluster3):
+    server = etcd_cluster3
+    client = server.client(timeout=3)
+    client.put("/calico/before", "1")
+    assert client.endpoint == server.members[0].client_url
+    server.stop_member(0)
+    _wait_for_leader(server, (1, 2))
+    client.put("/calico/after", "2")
+    assert client.endpoint != server.members[0].client_url
+    assert [kv.key for kv in client.range("/calico/")] == ["/calico/after", "/calico/before"]
+
+
 def test_failover_past_an_endpoint_that_never_existed(etcd_single):
     dead = dead_endpoint()
     client = EtcdClient([dead, *etcd_single.endpoints], timeout=3)
