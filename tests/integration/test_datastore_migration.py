@@ -325,3 +325,35 @@ def test_abort_resumes_v1_even_when_the_target_is_unreachable(small_source, tmp_
     assert "marker in the target was not updated" in result["warnings"][0]
     again = migration.run("abort", small_source, dead, _opts(tmp_path), migration.Progress())
     assert again["changed"] is False
+
+
+def test_v2_client_basic_auth(tmp_path_factory):
+    """etcd's v2 auth: root user, guest role revoked; the client must send basic auth."""
+    import base64
+    import urllib.request
+
+    server = make_server(tmp_path_factory.mktemp("v2auth"), "v2auth", enable_v2=True)
+    server.start()
+    try:
+        url = server.endpoints[0]
+
+        def call(method: str, path: str, body: dict, auth: bool = False) -> None:
+            req = urllib.request.Request(url + path, data=json.dumps(body).encode(), method=method,
+                                         headers={"Content-Type": "application/json"})
+            if auth:
+                req.add_header("Authorization", "Basic " + base64.b64encode(b"root:rootpw").decode())
+            urllib.request.urlopen(req, timeout=10).read()
+
+        call("PUT", "/v2/auth/users/root", {"user": "root", "password": "rootpw"})
+        call("PUT", "/v2/auth/enable", {})
+        call("PUT", "/v2/auth/roles/guest", {"role": "guest", "revoke": {"kv": {"read": ["/*"], "write": ["/*"]}}},
+             auth=True)
+        client = EtcdV2Client(server.endpoints, user="root", password="rootpw")
+        client.set("/calico/v1/Ready", "true")
+        assert client.get("/calico/v1/Ready").value == "true"
+        with pytest.raises(EtcdV2Error, match=r"authentication failed|permission denied|Insufficient"):
+            EtcdV2Client(server.endpoints).get("/calico/v1/Ready")
+        with pytest.raises(EtcdV2Error, match=r"authentication failed|Insufficient"):
+            EtcdV2Client(server.endpoints, user="root", password="wrong").get("/calico/v1/Ready")
+    finally:
+        server.stop()
