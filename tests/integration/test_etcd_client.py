@@ -373,6 +373,36 @@ def test_the_lease_keeps_a_held_lock_alive_past_its_ttl(etcd_single):
     assert client.get(name) is None
 
 
+def test_a_killed_holder_frees_the_lock_after_its_ttl(etcd_single):
+    import signal
+    import subprocess
+    import sys
+
+    name = "/calico/kubescale/locks/killed"
+    script = (
+        "import sys, time\n"
+        f"sys.path[:0] = {sys.path!r}\n"
+        "from ansible_collections.kubescale.calico.plugins.module_utils.etcd import EtcdClient\n"
+        f"with EtcdClient({etcd_single.endpoints!r}).lock({name!r}, ttl=2, owner='doomed'):\n"
+        "    print('held', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        client = etcd_single.client()
+        assert client.get(name).value == b"doomed"
+        os.kill(holder.pid, signal.SIGKILL)  # no chance to revoke the lease
+        holder.wait(10)
+        assert wait_for(lambda: client.get(name) is None, 10)
+        with client.lock(name, ttl=2, owner="next-run"):
+            assert client.get(name).value == b"next-run"
+    finally:
+        if holder.poll() is None:
+            os.kill(holder.pid, signal.SIGKILL)
+            holder.wait(10)
+
+
 # ------------------------------------------------------------------------------------------------
 # Snapshots and the cluster
 # ------------------------------------------------------------------------------------------------
