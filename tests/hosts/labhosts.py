@@ -425,14 +425,16 @@ class Lab:
         for n, h in hosts.items():
             for g in h.groups:
                 groups.setdefault(g, {"hosts": {}})["hosts"][n] = None
+        # Connection settings per host (not all.vars): the implicit localhost must keep its own
+        # interpreter for tasks delegated to the controller.
+        conn = {
+            "ansible_user": "root",
+            "ansible_ssh_private_key_file": str(self.key),
+            "ansible_ssh_common_args": SSH_ARGS,
+            "ansible_python_interpreter": "/usr/bin/python3",
+        }
         inv = {"all": {
-            "vars": {
-                "ansible_user": "root",
-                "ansible_ssh_private_key_file": str(self.key),
-                "ansible_ssh_common_args": SSH_ARGS,
-                "ansible_python_interpreter": "/usr/bin/python3",
-            },
-            "hosts": {n: {"ansible_host": h.ip} for n, h in hosts.items()},
+            "hosts": {n: {"ansible_host": h.ip, **conn} for n, h in hosts.items()},
             "children": groups,
         }}
         self.dir.mkdir(parents=True, exist_ok=True)
