@@ -340,7 +340,7 @@ class EtcdV2Client:
 
         count = 0
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            for _ in pool.map(put, items, chunksize=64):
+            for _done in pool.map(put, items, chunksize=64):
                 count += 1
         return count
 

@@ -526,7 +526,7 @@ def write_ipam(target: EtcdClient, conv: calico_v1.Conversion, progress: Progres
 
 def prune(target: EtcdClient, conv: calico_v1.Conversion, stored: dict[str, tuple[int, str]]) -> int:
     """Delete migrated-area keys that the conversion does not produce (an earlier run's leftovers)."""
-    wanted = {key_of(obj) for _kind, obj in conv.resources} | {k for k, _ in conv.ipam}
+    wanted = {key_of(obj) for _kind, obj in conv.resources} | {k for k, _value in conv.ipam}
     ops = [Op.delete(key, rev) for key, (rev, _digest) in stored.items() if key not in wanted]
     target.apply(ops)
     return len(ops)
@@ -655,7 +655,7 @@ def copy_v2_prefix(source: EtcdV2Client, target: EtcdClient, prefix: str, destin
         raise ValidationError(f"destination_prefix: {destination_prefix!r} must start with '/'")
     nodes = list(source.walk(prefix, split_depth=split_depth))
     items = [(_dest_key(n.key, prefix, destination_prefix), n.value.encode(), n.ttl or 0) for n in nodes]
-    current = target.get_many([k for k, _, _ in items]) if items else {}
+    current = target.get_many([k for k, _value, _ttl in items]) if items else {}
     todo = []
     unchanged = 0
     for key, value, ttl in items:
@@ -666,7 +666,7 @@ def copy_v2_prefix(source: EtcdV2Client, target: EtcdClient, prefix: str, destin
         todo.append((key, value, ttl, kv))
     created = sum(1 for t in todo if t[3] is None)
     result = {"changed": bool(todo), "copied": len(todo), "created": created, "updated": len(todo) - created,
-              "unchanged": unchanged, "ttl_keys": sum(1 for _, _, ttl in items if ttl),
+              "unchanged": unchanged, "ttl_keys": sum(1 for _key, _value, ttl in items if ttl),
               "source_keys": len(items), "leases": {}}
     if check_mode or not todo:
         result["verification"] = _verify_copy(target, items) if not check_mode else None
@@ -691,7 +691,7 @@ def _verify_copy(target: EtcdClient, items: list[tuple[str, bytes, int]]) -> dic
     want = hashlib.sha256()
     for key, value, _ttl in sorted(items):
         want.update(key.encode() + b"\0" + value + b"\n")
-    found = target.get_many(sorted(k for k, _, _ in items)) if items else {}
+    found = target.get_many(sorted(k for k, _value, _ttl in items)) if items else {}
     have = hashlib.sha256()
     for key in sorted(found):
         have.update(key.encode() + b"\0" + found[key].value + b"\n")

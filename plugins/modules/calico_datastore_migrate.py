@@ -24,7 +24,7 @@ description:
   - The source (etcd v2 API, O(source)) and the target (etcd v3 API, the connection options) may be
     different clusters; the target is usually the dedicated Calico etcd.
 author:
-  - kubescale.calico developers
+  - kubescale.calico developers (@kubescale)
 extends_documentation_fragment:
   - kubescale.calico.etcd_connection
   - kubescale.calico.attributes
@@ -107,7 +107,7 @@ options:
 notes:
   - Kubernetes-backed objects are left to the v3 controllers as calico-upgrade does (policies
     C(knp.default.*), profiles C(k8s_ns.*) and C(openstack-sg-*), OpenStack workload endpoints);
-    they are listed under RV(report.filtered).
+    they are listed in RV(report) under C(filtered).
 seealso:
   - module: kubescale.calico.etcd_v2_to_v3
 """

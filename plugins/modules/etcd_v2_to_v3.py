@@ -18,7 +18,7 @@ description:
     transactions of at most 128 operations; the copy is verified by re-reading (count and sha256).
   - For Calico data, use M(kubescale.calico.calico_datastore_migrate), which converts the v1 model.
 author:
-  - kubescale.calico developers
+  - kubescale.calico developers (@kubescale)
 extends_documentation_fragment:
   - kubescale.calico.etcd_connection
   - kubescale.calico.attributes
