@@ -44,7 +44,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def child(cmd: list[str], env: dict | None = None) -> dict:
-    """Run ``cmd``; return wall seconds and stdout.
+    """Run ``cmd``; return wall seconds, the child's CPU seconds (user + system) and stdout.
 
     Peak RSS is reported by the Python children themselves (VmHWM of their own address space):
     wait4's ru_maxrss would include the pages of this forked parent before exec.
@@ -53,12 +53,12 @@ def child(cmd: list[str], env: dict | None = None) -> dict:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     out = proc.stdout.read()
     err = proc.stderr.read()
-    _pid, status, _usage = os.wait4(proc.pid, 0)
+    _pid, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     rc = os.waitstatus_to_exitcode(status)
     if rc != 0:
         raise RuntimeError(f"{' '.join(cmd[:3])} failed ({rc}): {err.decode()[-2000:]}")
-    return {"wall_s": round(wall, 3), "stdout": out.decode()}
+    return {"wall_s": round(wall, 3), "cpu_s": round(usage.ru_utime + usage.ru_stime, 3), "stdout": out.decode()}
 
 
 def fresh_target(base: Path, name: str):
@@ -135,9 +135,12 @@ def main() -> int:
 
     mig, raw, ctl = median("migration", "wall_s"), median("raw", "wall_s"), median("etcdctl_migrate", "wall_s")
     rss = max(r["migration"]["peak_rss_mb"] for r in results["runs"])
+    mig_cpu, raw_cpu = median("migration", "cpu_s"), median("raw", "cpu_s")
     results["summary"] = {
         "migration_s": mig, "raw_read_write_s": raw, "etcdctl_migrate_s": ctl,
         "ratio_vs_raw": round(mig / raw, 2), "ratio_vs_etcdctl_migrate": round(mig / ctl, 2),
+        "migration_cpu_s": mig_cpu, "raw_cpu_s": raw_cpu, "cpu_ratio_vs_raw": round(mig_cpu / raw_cpu, 2),
+        "load_average_1m": os.getloadavg()[0],
         "migration_peak_rss_mb": rss, "raw_peak_rss_mb": max(r["raw"]["peak_rss_mb"] for r in results["runs"]),
         "target_ratio": 2.0, "target_rss_mb": 300,
     }
@@ -145,12 +148,15 @@ def main() -> int:
     print()
     print(f"B2 Calico v1→v3 migration, {args.hosts} hosts / {args.workloads} workload endpoints, "
           f"{results['runs'][0]['output_keys']} v3 keys (median of {args.repeat})")
-    print(f"  migration (start phase)        {mig:8.2f} s   peak RSS {rss:6.1f} MB")
-    print(f"  raw v2 read + v3 batched put   {raw:8.2f} s   peak RSS {s['raw_peak_rss_mb']:6.1f} MB")
+    print(f"  migration (start phase)        {mig:8.2f} s   client CPU {mig_cpu:7.2f} s   peak RSS {rss:6.1f} MB")
+    print(f"  raw v2 read + v3 batched put   {raw:8.2f} s   client CPU {raw_cpu:7.2f} s   "
+          f"peak RSS {s['raw_peak_rss_mb']:6.1f} MB")
     print(f"  etcdctl migrate (offline)      {ctl:8.2f} s")
     print(f"  ratio migration / raw          {s['ratio_vs_raw']:8.2f}   (target <= 2.0: "
           f"{'OK' if s['ratio_vs_raw'] <= 2.0 else 'MISSED'})")
+    print(f"  client CPU ratio migration/raw {s['cpu_ratio_vs_raw']:8.2f}")
     print(f"  ratio migration / etcdctl      {s['ratio_vs_etcdctl_migrate']:8.2f}")
+    print(f"  load average (1 min) at the end {s['load_average_1m']:.1f} on {os.cpu_count()} CPUs")
     print(f"  peak RSS                       {rss:8.1f} MB (target <= 300: {'OK' if rss <= 300 else 'MISSED'})")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1))
