@@ -55,6 +55,8 @@ def node_config(plan: dict, node: dict, block: str, bird_version: int = 2, log: 
     v2 = bird_version == 2
     channel = "  ipv4 { import all; export all; };" if v2 else "  import all;\n  export all;"
     out = [f"router id {node['ip']};"]
+    if v2:  # full timestamps on routes: the lab reads convergence times from BIRD itself
+        out.append("timeformat route iso long ms;")
     if log:
         out.append(f"log {log};")
     out += ["protocol device { scan time 60; }",

@@ -68,7 +68,7 @@ class BirdClient:
         except OSError as exc:
             self._sock.close()
             raise BirdError(f"cannot connect to BIRD control socket {path}: {exc.strerror or exc}") from exc
-        self._buf = b""
+        self._file = self._sock.makefile("rb")
         hello = self._read_reply()
         self.banner = hello[-1][1] if hello else ""
 
@@ -79,6 +79,8 @@ class BirdClient:
         self.close()
 
     def close(self) -> None:
+        if hasattr(self, "_file"):
+            self._file.close()
         self._sock.close()
 
     def command(self, cmd: str) -> list[tuple[int, str]]:
@@ -96,18 +98,15 @@ class BirdClient:
         return reply
 
     def _readline(self) -> str:
-        while b"\n" not in self._buf:
-            try:
-                chunk = self._sock.recv(65536)
-            except TimeoutError as exc:
-                raise BirdError(f"BIRD control socket {self.path}: no answer (timeout)") from exc
-            except OSError as exc:
-                raise BirdError(f"BIRD control socket {self.path}: read failed: {exc}") from exc
-            if not chunk:
-                raise BirdError(f"BIRD control socket {self.path}: connection closed by BIRD")
-            self._buf += chunk
-        line, self._buf = self._buf.split(b"\n", 1)
-        return line.decode("utf-8", "replace")
+        try:
+            line = self._file.readline()
+        except TimeoutError as exc:
+            raise BirdError(f"BIRD control socket {self.path}: no answer (timeout)") from exc
+        except OSError as exc:
+            raise BirdError(f"BIRD control socket {self.path}: read failed: {exc}") from exc
+        if not line.endswith(b"\n"):
+            raise BirdError(f"BIRD control socket {self.path}: connection closed by BIRD")
+        return line[:-1].decode("utf-8", "replace")
 
     def _read_reply(self) -> list[tuple[int, str]]:
         lines: list[str] = []
