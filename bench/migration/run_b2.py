@@ -95,7 +95,10 @@ def main() -> int:
 
         for i in range(args.repeat):
             run: dict = {}
-            for proc in ("migration", "raw"):
+            # Alternate the order (raw first in odd repeats, using the previous migration's output) so that a
+            # load that changes during the run does not always favour the same side.
+            order = ("migration", "raw") if i % 2 == 0 else ("raw", "migration")
+            for proc in order:
                 target = fresh_target(base, f"{proc}{i}")
                 servers.append(target)
                 if proc == "migration":
