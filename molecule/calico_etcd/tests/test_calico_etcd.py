@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-VARS = yaml.safe_load((Path(__file__).resolve().parent.parent / "group_vars.yml").read_text())["all"]["vars"]
+VARS = yaml.safe_load((Path(__file__).resolve().parent.parent / "inventory" / "vars.yml").read_text())["all"]["vars"]
 PKI = "/etc/calico-etcd/pki"
 CLIENT_PORT, PEER_PORT = 2389, 2390
 
