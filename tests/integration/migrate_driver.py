@@ -4,7 +4,8 @@
 
 The JSON holds ``phase``, ``source`` and ``target`` endpoint lists, ``options`` (migration.Options
 fields) and optionally ``kill_at`` (SIGKILL this process when progress event number N arrives,
-counting from 0), ``kill_at_step`` (at the first event of that step) or ``pause_at`` (sleep ``pause_for`` seconds at event N, holding the lock).
+counting from 0), ``kill_at_step`` (at the first event of that step) or ``pause_at`` (sleep
+``pause_for`` seconds at event N, holding the lock).
 Progress events are appended to ``progress_file`` when given. Exit code 0 and the result as JSON
 on stdout, or 1 and the error message.
 """
