@@ -25,4 +25,5 @@ assert result["verification"]["ok"]
 hwm = int(re.search(r"VmHWM:\s+(\d+)", Path("/proc/self/status").read_text()).group(1))
 print(json.dumps({"peak_rss_mb": round(hwm / 1024, 1), "objects": result["summary"]["total"],
                   "steps": {e["step"]: e["t"] for e in progress.events},
+                  "cpu": {e["step"]: e["cpu"] for e in progress.events},
                   "written": result["written"]}))

@@ -86,7 +86,8 @@ class Progress:
     started: float = field(default_factory=time.monotonic)
 
     def __call__(self, step: str, **info) -> None:
-        event = {"t": round(time.monotonic() - self.started, 3), "step": step, **info}
+        event = {"t": round(time.monotonic() - self.started, 3), "cpu": round(time.process_time(), 3), "step": step,
+                 **info}
         if step in ("resources", "ipam") and self.events and self.events[-1]["step"] == step:
             self.events[-1] = event  # keep the summary short: last batch of a run of batches
         else:
