@@ -6,7 +6,7 @@ DOCUMENTATION = r"""
 name: bgp_topology_plan
 short_description: Plan Calico's BGP topology (full mesh or route reflectors) from the inventory
 version_added: 0.1.0
-author: kubescale.calico developers
+author: kubescale.calico developers (@kubescale)
 description:
   - Runs the collection's pure planner (C(plugins/module_utils/topology.py)) on the inventory's node
     groups and host variables. Nothing is contacted; only variables are read.

@@ -23,7 +23,7 @@ description:
     in batches; only objects that differ are written, so a rerun changes nothing.
   - Check mode reports the whole change set; diff mode adds each object before and after.
 author:
-  - kubescale.calico developers
+  - kubescale.calico developers (@kubescale)
 extends_documentation_fragment:
   - kubescale.calico.etcd_connection
   - kubescale.calico.attributes

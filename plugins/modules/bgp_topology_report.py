@@ -21,7 +21,7 @@ description:
   - An action plugin runs this on the controller, in the Ansible process; O(dest) is a path on the
     controller. Bad input (for example duplicate BGP IPs) fails the task with the planner's message.
 author:
-  - kubescale.calico developers
+  - kubescale.calico developers (@kubescale)
 extends_documentation_fragment:
   - kubescale.calico.attributes
 attributes:
