@@ -12,12 +12,23 @@ import os
 from html import escape
 
 REPORT_FILES = {"markdown": "topology.md", "svg": "topology.svg", "json": "plan.json"}
-PLAN_KEYS = ("mode", "reason", "warnings", "as_number", "reflector_kind", "nodes", "reflectors", "router_peers",
-             "stats", "resources")
+PLAN_KEYS = (
+    "mode",
+    "reason",
+    "warnings",
+    "as_number",
+    "reflector_kind",
+    "nodes",
+    "reflectors",
+    "router_peers",
+    "stats",
+    "resources",
+)
 
 
 class ReportError(ValueError):
     """The plan or the destination cannot be reported on; the message says why."""
+
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
 MESH_COLOUR = "#7f7f7f"
@@ -436,6 +447,13 @@ def write_report(plan: dict, dest: str, formats=tuple(REPORT_FILES), check_mode:
             with open(f"{path}.tmp", "w", encoding="utf-8") as handle:
                 handle.write(text)
             os.replace(f"{path}.tmp", path)
-    return {"changed": bool(written), "files": files, "written": written, "summary": summary(plan),
-            "mode": plan["mode"], "stats": plan["stats"], "reflectors": plan["reflectors"],
-            "warnings_plan": plan["warnings"]}
+    return {
+        "changed": bool(written),
+        "files": files,
+        "written": written,
+        "summary": summary(plan),
+        "mode": plan["mode"],
+        "stats": plan["stats"],
+        "reflectors": plan["reflectors"],
+        "warnings_plan": plan["warnings"],
+    }
