@@ -580,8 +580,8 @@ def workload_endpoint_name(node: str, orchestrator: str, workload: str, endpoint
 
 def _computed_wep_name(spec: dict) -> str | None:
     """The computed name from a WorkloadEndpoint spec, or None when the spec lacks what it needs."""
-    if any(not isinstance(spec.get(k) or "", str) for k in ("node", "orchestrator", "endpoint", "pod",
-                                                             "containerID", "workload")):
+    fields = ("node", "orchestrator", "endpoint", "pod", "containerID", "workload")
+    if any(not isinstance(spec.get(k) or "", str) for k in fields):
         return None
     orchestrator = spec.get("orchestrator")
     workload = {"k8s": spec.get("pod"), "cni": spec.get("containerID")}.get(orchestrator, spec.get("workload") or "")
