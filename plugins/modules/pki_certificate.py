@@ -16,7 +16,8 @@ description:
   - Meant for small internal PKIs such as the dedicated Calico etcd (role C(kubescale.calico.calico_etcd)),
     where C(community.crypto) may not be installed. Needs the Python C(cryptography) library
     (Debian package C(python3-cryptography)) on the host that runs it.
-author: kubescale.calico developers
+author:
+  - kubescale.calico developers (@kubescale)
 options:
   path:
     description: Certificate file (PEM).
