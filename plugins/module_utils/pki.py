@@ -47,7 +47,7 @@ def parse_sans(sans: list[str]) -> list:
     out: dict[str, object] = {}
     for raw in sans:
         item = str(raw).strip()
-        kind, _, value = item.partition(":") if item[:3] in ("IP:", "DNS") else ("", "", item)
+        kind, _sep, value = item.partition(":") if item[:3] in ("IP:", "DNS") else ("", "", item)
         if not kind:
             try:
                 ipaddress.ip_address(value)

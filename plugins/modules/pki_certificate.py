@@ -66,8 +66,10 @@ extends_documentation_fragment:
   - ansible.builtin.files
 attributes:
   check_mode:
+    description: Reports what would be issued without writing keys or certificates.
     support: full
   diff_mode:
+    description: No diff is returned (certificates and keys are not shown).
     support: none
 requirements:
   - cryptography >= 3.1
