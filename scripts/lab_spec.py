@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Write a labhosts spec (tests/hosts/labhosts.py) from the static lab inventory.
 
 inventories/lab/hosts.yml is the one list of lab hosts, their groups and addresses. With --subnet
@@ -30,7 +29,7 @@ def hosts_of(inventory: dict) -> dict[str, dict]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("inventory")
     ap.add_argument("--bridge", default="br-kslab")
     ap.add_argument("--subnet", default="10.213.0.0/24")

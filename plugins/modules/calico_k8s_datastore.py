@@ -23,7 +23,7 @@ description:
   - Runs where the Kubernetes API is reachable, usually the controller (C(delegate_to) localhost) with
     C(run_once).
 author:
-  - kubescale.calico developers
+  - kubescale.calico developers (@kubescale)
 requirements:
   - kubernetes (Python client)
 extends_documentation_fragment:
@@ -184,7 +184,7 @@ def main() -> None:
         etcd_ca_cert=dict(type="path"),
         etcd_client_cert=dict(type="path"),
         etcd_client_key=dict(type="path", no_log=False),
-        secrets_mount_path=dict(type="str", default="/calico-secrets"),
+        secrets_mount_path=dict(type="str", default="/calico-secrets", no_log=False),
         restart=dict(type="bool", default=True),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=600),

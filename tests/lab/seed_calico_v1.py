@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Seed the lab's legacy etcd with a small Calico 2.6 (v1 model) dataset through the etcd v2 API.
 
 The dataset is the collection's deterministic generator (plugins/module_utils/calico_v1_dataset.py)
@@ -32,7 +31,7 @@ def lab_dataset(nodes: list[str], workloads: int, namespaces: int):
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--endpoint", required=True)
     ap.add_argument("--nodes", required=True, help="comma-separated node names")
     ap.add_argument("--workloads", type=int, default=40)
