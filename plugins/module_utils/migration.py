@@ -21,12 +21,14 @@ creationTimestamp kept), missing ones are created, differing ones updated.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -114,10 +116,6 @@ def read_source(source: EtcdV2Client) -> calico_v1.V1Data:
     return data
 
 
-def convert_source(source: EtcdV2Client) -> calico_v1.Conversion:
-    return calico_v1.convert(read_source(source), validate=validate)
-
-
 def conversion_digest(conv: calico_v1.Conversion) -> str:
     """sha256 over what will be stored (without uid/creationTimestamp), in write order."""
     h = hashlib.sha256()
@@ -175,7 +173,7 @@ def summary(conv: calico_v1.Conversion) -> dict:
 
 def validate_phase(source: EtcdV2Client, target: EtcdClient, opts: Options, progress: Progress) -> dict:
     """Dry run: the full report, the target's state, what start would write. Never writes."""
-    conv = convert_source(source)
+    conv = read_and_convert(source).conv
     progress("converted", total=len(conv.resources) + len(conv.ipam))
     state = read_state(target)
     existing = target.count(CALICO_PREFIX)
@@ -220,12 +218,32 @@ class SourceRead:
     ready: str | None
 
 
+@contextmanager
+def _gc_paused():
+    """Cyclic GC off while tens of thousands of long-lived objects are built (they hold no cycles)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def read_and_convert(source: EtcdV2Client) -> SourceRead:
-    start = source.index()
-    data = read_source(source)
-    end = source.index()
-    ready = data.ready
-    conv = calico_v1.convert(data, validate=validate)
+    """Read and convert the source; the conversion is then frozen out of the cyclic GC's way.
+
+    Without gc.freeze() every full collection triggered by the protobuf objects of the writes walks
+    the whole conversion again: at seed scale that is ~45 % of the write and verify CPU.
+    """
+    with _gc_paused():
+        start = source.index()
+        data = read_source(source)
+        end = source.index()
+        ready = data.ready
+        conv = calico_v1.convert(data, validate=validate)
+        del data
+    gc.freeze()
     return SourceRead(conv, start if start == end else None, ready)
 
 
@@ -623,6 +641,13 @@ def abort_phase(source: EtcdV2Client, target: EtcdClient | None, opts: Options, 
 
 
 def run(phase: str, source: EtcdV2Client, target: EtcdClient, opts: Options, progress: Progress) -> dict:
+    try:
+        return _run(phase, source, target, opts, progress)
+    finally:
+        gc.unfreeze()  # hand the conversion back to the collector
+
+
+def _run(phase: str, source: EtcdV2Client, target: EtcdClient, opts: Options, progress: Progress) -> dict:
     if phase == "validate":
         return validate_phase(source, target, opts, progress)
     if phase == "start":
