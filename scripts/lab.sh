@@ -83,6 +83,7 @@ where_to_look() {
                --cert $KSLAB_STATE_DIR/controller-pki/admin.crt --key $KSLAB_STATE_DIR/controller-pki/admin.key \\
                get --prefix --keys-only /calico/resources/v3/projectcalico.org/bgppeers
   route reflectors (BIRD): ssh ... root@<rr-1 address> birdc show protocols
+  a worker's BGP (calico-node stand-in): ssh ... root@<worker-1 address> birdc show route   (the other worker's /26 via both reflectors)
   migration report: $KSLAB_STATE_DIR/migration-report.json; snapshots: $KSLAB_STATE_DIR/migration-snapshots
   Kubernetes objects as the STAND-IN holds them (calico-config, calico-etcd-secrets, calico-node): $STANDIN/objects.json
   tear down:   make lab-down   (bash scripts/lab.sh down)
