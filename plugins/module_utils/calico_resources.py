@@ -214,8 +214,24 @@ def validate_cidr(value: Any, field: str, version: int | None = None, strict: bo
     return str(network)
 
 
+_DOTTED_QUAD = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:/(\d{1,2}))?")
+
+
+def _plain_ipv4(text: str) -> bool:
+    """Fast path for the common case (a node's IPv4 with an optional prefix): no ipaddress objects."""
+    match = _DOTTED_QUAD.fullmatch(text)
+    if not match:
+        return False
+    octets = match.groups()[:4]
+    prefix = match.group(5)
+    return (all(int(o) <= 255 and (o == "0" or not o.startswith("0")) for o in octets)
+            and (prefix is None or int(prefix) <= 32))
+
+
 def validate_cidr_or_ip(value: Any, field: str, version: int) -> str:
     """Node addresses: an address or an address/prefix (host bits allowed, Calico's 'cidrv4')."""
+    if version == 4 and isinstance(value, str) and _plain_ipv4(value.strip()):
+        return value.strip()
     try:
         text = str(value).strip() if isinstance(value, str) else ""
         interface = ipaddress.ip_interface(text) if _CIDR_OR_IP_TEXT.fullmatch(text) else None
@@ -689,7 +705,7 @@ def storage_name(kind: str, name: str) -> str:
     return name
 
 
-def validate_identity(resource: Any) -> dict:
+def validate_identity(resource: Any, _owned: bool = False) -> dict:
     """Check what names an object (kind, apiVersion, name, namespace) and its labels/annotations.
 
     Returns a normalised copy; the spec is copied unchecked. Enough to compute the key, so a merge
@@ -707,7 +723,9 @@ def validate_identity(resource: Any) -> dict:
     unknown = set(resource) - {"kind", "apiVersion", "metadata", "spec", "status"}
     if unknown:
         raise ValidationError(f"{kind.kind}: unknown top-level field(s) {', '.join(sorted(unknown))}")
-    spec = copy.deepcopy(resource.get("spec") or {})
+    spec = resource.get("spec") or {}
+    if not _owned:  # a caller's object is never changed; the store passes bodies it built itself
+        spec = copy.deepcopy(spec)
     out = {"kind": kind.kind, "apiVersion": API_VERSION, "metadata": {}, "spec": spec}
     meta = out["metadata"]
     name = metadata.get("name")
@@ -733,9 +751,9 @@ def validate_identity(resource: Any) -> dict:
     return out
 
 
-def validate(resource: Any) -> dict:
+def validate(resource: Any, _owned: bool = False) -> dict:
     """Check one whole resource and return a normalised copy ready to store (defaults filled in)."""
-    out = validate_identity(resource)
+    out = validate_identity(resource, _owned)
     _KIND_RULES[out["kind"]](out)
     if not out["metadata"].get("labels"):
         out["metadata"].pop("labels", None)

@@ -35,6 +35,8 @@ from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources 
 from ansible_collections.kubescale.calico.plugins.module_utils.etcd import MAX_TXN_OPS, EtcdClient, EtcdError, Op
 
 MAX_ATTEMPTS = 5
+PREFIX_READ_MIN = 256  # wanted keys under one prefix before a paged range replaces batched gets
+PREFIX_READ_SLACK = 4  # ... as long as the prefix holds at most this many times the wanted keys
 COMPARED_META = ("labels", "annotations")
 
 
@@ -71,8 +73,15 @@ class ApplyResult:
         return out
 
 
+_CLOCK: list = [None, ""]  # (second, its RFC 3339 text): thousands of creates share a handful of seconds
+
+
 def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The current UTC time in RFC 3339 with seconds, as Kubernetes metadata timestamps are written."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    if _CLOCK[0] != now:
+        _CLOCK[:] = [now, now.strftime("%Y-%m-%dT%H:%M:%SZ")]
+    return _CLOCK[1]
 
 
 def deep_merge(base: dict, update: dict) -> dict:
@@ -149,8 +158,8 @@ class CalicoStore:
     def _desired_state(current: dict | None, desired: dict, merge: bool) -> dict:
         """The object that should be stored, given what is stored now."""
         if current is None:
-            body = copy.deepcopy(desired)
-            body["spec"] = deep_merge({}, body.get("spec") or {})  # drop removal markers (None)
+            body = dict(desired, metadata=dict(desired["metadata"]))
+            body["spec"] = deep_merge({}, desired.get("spec") or {})  # a copy without removal markers (None)
             for key in COMPARED_META:
                 if key in body["metadata"]:
                     body["metadata"][key] = {k: v for k, v in body["metadata"][key].items() if v is not None}
@@ -179,14 +188,15 @@ class CalicoStore:
     def _validate_all(self, resources: Iterable[dict], merge: bool) -> list[tuple[str, dict]]:
         """Check every resource before anything is read or written.
 
-        A merge is judged whole once the stored object is read (still before any write), since a
-        partial spec may rely on stored fields.
+        Here: what names each object (so keys and duplicates are known). Each object is then
+        judged whole as it would be stored, once the stored one is read and still before any
+        write, since a merge's partial spec may rely on stored fields.
         """
         seen: dict[str, int] = {}
         out = []
         for index, resource in enumerate(resources):
             try:
-                clean = validate_identity(resource) if merge else validate(resource)
+                clean = validate_identity(resource)
             except ValidationError as exc:
                 raise ValidationError(f"resources[{index}]: {exc}") from None
             key = key_of(clean)
@@ -198,26 +208,35 @@ class CalicoStore:
         return out
 
     # -- writes ---------------------------------------------------------------------------------
-    def apply(self, resources: Iterable[dict], merge: bool = True) -> ApplyResult:
-        """Create or update resources so that the store holds them; write only what differs."""
+    def apply(self, resources: Iterable[dict], merge: bool = True,
+              known: dict[str, dict | None] | None = None) -> ApplyResult:
+        """Create or update resources so that the store holds them; write only what differs.
+
+        ``known``: objects the caller has just read (from :meth:`get`/:meth:`list`, keyed by etcd
+        key; None = known absent). They stand in for the first read; compare-and-swap still guards
+        every write, so a stale entry only costs a retry.
+        """
         pending = self._validate_all(resources, merge)
         index_of = {key: index for index, (key, _) in enumerate(pending)}
         result = ApplyResult()
-        for _attempt in range(MAX_ATTEMPTS):
-            current = self._read({key for key, _ in pending})
+        for attempt in range(MAX_ATTEMPTS):
+            current = self._current([key for key, _ in pending], known if attempt == 0 else None)
             ops, plan = [], {}
             for key, desired in pending:
-                kv = current.get(key)
-                stored = deserialize(kv.value) if kv else None
+                stored, revision = current.get(key, (None, 0))
                 try:
-                    body = validate(self._desired_state(stored, desired, merge))
+                    body = self._desired_state(stored, desired, merge)
+                    if stored is not None and comparable(stored) == comparable(body):
+                        result.unchanged.append(key)  # nothing would change: no need to judge it again
+                        continue
+                    body = validate(body, _owned=True)
                     check_immutable(stored, body)
                 except ValidationError as exc:
                     raise ValidationError(f"resources[{index_of[key]}]: {exc}") from None
                 if stored is not None and comparable(stored) == comparable(body):
                     result.unchanged.append(key)
                     continue
-                ops.append(Op.put(key, serialize(body), kv.mod_revision if kv else 0))
+                ops.append(Op.put(key, serialize(body), revision))
                 plan[key] = (stored, body)
             lost = self._write(ops)
             lost_keys = {op.key for op in lost}
@@ -261,14 +280,14 @@ class CalicoStore:
         result = ApplyResult()
         pending = list(dict.fromkeys(keys))
         for _ in range(MAX_ATTEMPTS):
-            current = self._read(set(pending))
+            current = self._current(pending)
             ops, plan = [], {}
             for key in pending:
-                kv = current.get(key)
-                if kv is None:
+                if key not in current:
                     continue
-                ops.append(Op.delete(key, kv.mod_revision))
-                plan[key] = deserialize(kv.value)
+                stored, revision = current[key]
+                ops.append(Op.delete(key, revision))
+                plan[key] = stored
             lost = {op.key for op in self._write(ops)}
             for key, stored in plan.items():
                 if key not in lost:
@@ -279,11 +298,42 @@ class CalicoStore:
             pending = [key for key in pending if key in lost]
         raise StoreError(f"gave up deleting after {MAX_ATTEMPTS} attempts (first: {pending[0]})")
 
-    def _read(self, keys: set[str]) -> dict:
+    def _current(self, keys: list[str], known: dict[str, dict | None] | None = None) -> dict[str, tuple[dict, int]]:
+        """Stored object and mod_revision of each key that exists (``known`` entries are trusted)."""
+        current: dict[str, tuple[dict, int]] = {}
+        unknown = []
+        for key in keys:
+            if known is not None and key in known:
+                obj = known[key]
+                if obj is not None:
+                    meta = dict(obj["metadata"])
+                    revision = int(meta.pop("resourceVersion"))
+                    current[key] = (dict(obj, metadata=meta), revision)
+            else:
+                unknown.append(key)
         try:
-            return self.client.get_many(sorted(keys))
+            for kv in self._read(unknown):
+                current[kv.key] = (deserialize(kv.value), kv.mod_revision)
         except EtcdError as exc:
             raise StoreError(str(exc)) from None
+        return current
+
+    def _read(self, keys: list[str]) -> Iterable:
+        """Read exact keys: by paged range where many share a prefix, else in batched gets."""
+        by_prefix: dict[str, list[str]] = {}
+        for key in keys:
+            by_prefix.setdefault(key.rsplit("/", 1)[0] + "/", []).append(key)
+        singles: list[str] = []
+        for prefix, group in by_prefix.items():
+            # One page of a range costs about what one 128-get transaction does: range when the
+            # prefix holds not much more than the wanted keys (counting is one cheap request).
+            if len(group) >= PREFIX_READ_MIN and self.client.count(prefix) <= PREFIX_READ_SLACK * len(group):
+                wanted = set(group)
+                yield from (kv for kv in self.client.range(prefix, page_size=1000) if kv.key in wanted)
+            else:
+                singles.extend(group)
+        if singles:
+            yield from self.client.get_many(sorted(singles)).values()
 
     def _write(self, ops: list[Op]) -> list[Op]:
         """The one place that writes: nothing in check mode (every guard is assumed to hold)."""

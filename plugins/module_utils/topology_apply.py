@@ -26,6 +26,7 @@ from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources 
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
     ValidationError,
+    key_for,
 )
 from ansible_collections.kubescale.calico.plugins.module_utils.calico_store import (
     ApplyResult,
@@ -156,6 +157,8 @@ class _Run:
             p["metadata"]["name"]: p for p in store.list("BGPPeer", labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE})
         }
         self.config = store.get("BGPConfiguration", "default")
+        self.planned_nodes = [n["metadata"]["name"] for n in plan["resources"]["nodes"]]
+        self.written: set[str] = set()
 
     def current_reflectors(self) -> dict[str, str]:
         return {
@@ -164,9 +167,25 @@ class _Run:
             if ((n.get("spec") or {}).get("bgp") or {}).get("routeReflectorClusterID")
         }
 
+    def _known(self) -> dict[str, dict | None]:
+        """What this run read at its start, keyed by etcd key, so the store need not read it again.
+
+        Every Node was listed, so an unlisted Node is known absent; only managed peers were listed,
+        so other peers are left for the store to read.
+        """
+        known: dict[str, dict | None] = {key_for("Node", name): None for name in self.planned_nodes}
+        known.update({key_for("Node", name): node for name, node in self.nodes.items()})
+        known.update({key_for("BGPPeer", name): peer for name, peer in self.peers.items()})
+        known[key_for("BGPConfiguration", "default")] = self.config
+        for key in self.written:  # changed since it was read: let the store read it again
+            known.pop(key, None)
+        return known
+
     def _apply(self, resources: list[dict], merge: bool) -> None:
         if resources:
-            self.result.merge(self.store.apply(resources, merge=merge))
+            done = self.store.apply(resources, merge=merge, known=self._known())
+            self.written.update(done.created + done.updated)
+            self.result.merge(done)
 
     def nodes_step(self) -> None:
         bodies = []
