@@ -40,11 +40,12 @@ def _bird_version() -> str:
 
 def table(results: list[dict]) -> str:
     rows = ["| mode | N | daemons | plan sessions | established | max sessions/daemon | "
-            "converged | PSS total | PSS max | reflector killed |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+            "every node has every block | last route change | PSS total | PSS max | reflector killed |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         conv = (f"{r['converged_s']:.1f} s ({r['converged_s'] - r['started_s']:.1f} s after the last start)"
                 if r["converged_s"] is not None else r["outcome"])
+        quiet = f"{r['last_route_change_s']:.1f} s" if r.get("last_route_change_s") is not None else "—"
         fo = r.get("failover") or {}
         killed = (f"{fo['nodes_with_all_blocks_at_end']}/{r['n']} nodes kept all blocks "
                   f"({len(fo['nodes_that_lost_a_block'])} lost one) over {fo['observed_s']} s"
@@ -52,7 +53,7 @@ def table(results: list[dict]) -> str:
         rows.append(f"| {r['mode']} | {r['n']} | {r['daemons']} | {r['plan_sessions']} | "
                     f"{r['sessions_established'] if r['sessions_established'] is not None else '—'} | "
                     f"{r['sessions_per_daemon_max'] if r['sessions_per_daemon_max'] is not None else '—'} | "
-                    f"{conv} | {r['pss_total_mib'] / 1024:.2f} GiB | {r['pss_max_mib']:.1f} MiB | {killed} |")
+                    f"{conv} | {quiet} | {r['pss_total_mib'] / 1024:.2f} GiB | {r['pss_max_mib']:.1f} MiB | {killed} |")
     return "\n".join(rows)
 
 

@@ -37,6 +37,7 @@ class Result:
     started_s: float | None = None           # until every daemon's control socket existed
     converged_s: float | None = None         # until every node had all N blocks (BIRD's route times)
     poll_converged_s: float | None = None    # when the driver's poll saw it (upper bound)
+    last_route_change_s: float | None = None  # newest route timestamp in any node (routing quiet)
     converged_nodes: int = 0
     outcome: str = ""                        # converged / "did not converge in T s" / aborted: ...
     sessions_established: int | None = None  # counted on both ends, divided by 2
@@ -70,17 +71,37 @@ def _established(lab: Lab, name: str) -> int | None:
 _ROUTE_TIME = re.compile(r"\[\S+ (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d+)")
 
 
-def _last_route_time(lab: Lab, name: str) -> float | None:
-    """Epoch of the newest route in ``name``'s table (node configs use ``timeformat route iso long ms``)."""
+def _route_times(lab: Lab, name: str) -> tuple[float, float] | None:
+    """(complete, last_change) epochs for node ``name`` from ``show route``'s timestamps.
+
+    complete = newest over all blocks of the *oldest* path to that block (when the node first
+    had every block); last_change = newest timestamp of any path. Node configs use
+    ``timeformat route iso long ms``; BIRD 2 lists every path, best first.
+    """
     try:
         with BirdClient(lab.hosts[name].socket, 60) as client:
             lines = client.command("show route")
     except BirdError:
         return None
+    first: dict[str, str] = {}
+    net = None
+    for _code, text in lines:
+        match = _ROUTE_TIME.search(text)
+        if not match:
+            continue
+        if not text.startswith(" "):
+            net = text.split()[0]
+        stamp = match.group(1)
+        if net is not None and (net not in first or stamp < first[net]):
+            first[net] = stamp
     stamps = [m.group(1) for _c, text in lines if (m := _ROUTE_TIME.search(text))]
-    if not stamps:
+    if not first:
         return None
-    return datetime.datetime.strptime(max(stamps), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+
+    def epoch(value: str) -> float:
+        return datetime.datetime.strptime(value, "%Y-%m-%d %H:%M:%S.%f").timestamp()
+
+    return epoch(max(first.values())), epoch(max(stamps))
 
 
 class Scenario:
@@ -158,9 +179,9 @@ class Scenario:
     def wait_converged(self, deadline: float, min_mem_kib: int = 0) -> tuple[float | None, int, str]:
         """Poll until every node has all N blocks; returns (seconds since t0, nodes done, outcome).
 
-        The poll only decides when to stop (the exact time comes from BIRD's route timestamps,
-        :meth:`last_route_times`), so it is kept light: pending nodes are checked a few at a
-        time and a round stops at the first batch with an incomplete node.
+        The poll is kept light so that it does not take CPU from the daemons it measures:
+        pending nodes are checked a few at a time and a round stops at the first batch with an
+        incomplete node.
         Outcome: converged / timeout / memory.
         """
         want = len(self.nodes)
@@ -179,9 +200,9 @@ class Scenario:
                 time.sleep(0.5)
         return time.monotonic() - self.t0, want, "converged"
 
-    def last_route_times(self) -> dict[str, float | None]:
-        """Per node, the wall-clock time (epoch) of its newest route, from ``show route``."""
-        return dict(zip(self.nodes, self.pool.map(lambda x: _last_route_time(self.lab, x), self.nodes),
+    def route_times(self) -> dict[str, tuple[float, float] | None]:
+        """Per node (complete, last_change) epochs from BIRD's route timestamps."""
+        return dict(zip(self.nodes, self.pool.map(lambda x: _route_times(self.lab, x), self.nodes),
                         strict=True))
 
     def sessions(self, budget_s: float = 600) -> dict[str, int | None]:
@@ -263,11 +284,15 @@ def run(plan: dict, workdir: Path, timeout: float, observe_s: float = 20.0, bird
             secs, done, why = sc.wait_converged(deadline, min_mem_kib)
             res.converged_nodes = done
             if why == "converged":
+                # The poll is an upper bound (a poll round on a starved machine takes long); the
+                # exact time comes from BIRD's route timestamps: per block the oldest path, per
+                # node the newest block, over all nodes the newest node.
                 res.poll_converged_s = round(secs, 2)
-                stamps = sc.last_route_times()
-                if all(v is not None for v in stamps.values()):
-                    res.converged_s = round(max(stamps.values()) - sc.t0_wall, 2)
-                else:  # a node did not answer: fall back to the poll's upper bound
+                times = sc.route_times()
+                if all(v is not None for v in times.values()):
+                    res.converged_s = round(max(v[0] for v in times.values()) - sc.t0_wall, 2)
+                    res.last_route_change_s = round(max(v[1] for v in times.values()) - sc.t0_wall, 2)
+                else:
                     res.converged_s = res.poll_converged_s
                 res.outcome = "converged"
             elif why == "memory":
