@@ -84,6 +84,18 @@ def now_rfc3339() -> str:
     return _CLOCK[1]
 
 
+def new_object(desired: dict) -> dict:
+    """What is stored on create: a copy without removal markers (None), a fresh uid and creationTimestamp."""
+    body = dict(desired, metadata=dict(desired["metadata"]))
+    body["spec"] = deep_merge({}, desired.get("spec") or {})
+    for key in COMPARED_META:
+        if key in body["metadata"]:
+            body["metadata"][key] = {k: v for k, v in body["metadata"][key].items() if v is not None}
+    body["metadata"]["uid"] = str(uuid.uuid4())
+    body["metadata"]["creationTimestamp"] = now_rfc3339()
+    return body
+
+
 def deep_merge(base: dict, update: dict) -> dict:
     """``update`` laid over ``base``: mappings merge key by key, None removes, anything else replaces."""
     out = copy.deepcopy(base)
@@ -158,14 +170,7 @@ class CalicoStore:
     def _desired_state(current: dict | None, desired: dict, merge: bool) -> dict:
         """The object that should be stored, given what is stored now."""
         if current is None:
-            body = dict(desired, metadata=dict(desired["metadata"]))
-            body["spec"] = deep_merge({}, desired.get("spec") or {})  # a copy without removal markers (None)
-            for key in COMPARED_META:
-                if key in body["metadata"]:
-                    body["metadata"][key] = {k: v for k, v in body["metadata"][key].items() if v is not None}
-            body["metadata"]["uid"] = str(uuid.uuid4())
-            body["metadata"]["creationTimestamp"] = now_rfc3339()
-            return body
+            return new_object(desired)
         body = copy.deepcopy(current)
         body["metadata"].pop("resourceVersion", None)
         if merge:

@@ -26,14 +26,12 @@ import hashlib
 import json
 import os
 import time
-import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ansible_collections.kubescale.calico.plugins.module_utils import calico_v1
-from ansible_collections.kubescale.calico.plugins.module_utils import etcd as etcd_layer
 from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources import (
     KEY_ROOT,
     ValidationError,
@@ -44,7 +42,7 @@ from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources 
 from ansible_collections.kubescale.calico.plugins.module_utils.calico_store import (
     CalicoStore,
     comparable,
-    now_rfc3339,
+    new_object,
 )
 from ansible_collections.kubescale.calico.plugins.module_utils.etcd import MAX_TXN_OPS, EtcdClient, EtcdError, Op
 from ansible_collections.kubescale.calico.plugins.module_utils.etcd_v2 import EtcdV2Client
@@ -410,8 +408,7 @@ def _read_stored(target: EtcdClient, page: int) -> dict[str, tuple[int, str]]:
 
 def _new_body(obj: dict) -> bytes:
     """The stored JSON of a new object: what CalicoStore writes on create (fresh uid, creationTimestamp)."""
-    meta = {**obj["metadata"], "uid": str(uuid.uuid4()), "creationTimestamp": now_rfc3339()}
-    return serialize({**obj, "metadata": meta})
+    return serialize(new_object(obj))
 
 
 def _kind_prefix(key: str) -> str:
@@ -432,20 +429,6 @@ def sorted_within_kinds(items: list, key) -> list:
     return out + sorted(run, key=key)
 
 
-def _txn_create_range(target: EtcdClient, items: list[tuple[str, bytes]]) -> bool:
-    """Create ``items`` (sorted keys of one kind) in one transaction guarded by a single range compare.
-
-    The guard is "no key exists in [first, last]": stronger than one version==0 compare per key,
-    and about half the protobuf work, which dominates the write time with the pure-Python protobuf.
-    Uses the etcd layer's stubs directly; a candidate for EtcdClient itself.
-    """
-    rpc = etcd_layer.rpc
-    guard = rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.VERSION, key=items[0][0].encode(),
-                        range_end=items[-1][0].encode() + b"\0", version=0)
-    puts = [rpc.RequestOp(request_put=rpc.PutRequest(key=k.encode(), value=v)) for k, v in items]
-    return bool(target._call("KV", "Txn", rpc.TxnRequest(compare=[guard], success=puts)).succeeded)
-
-
 def _create(target: EtcdClient, ops: list[Op], fresh: bool) -> set[str]:
     """Create keys that must not exist; return the keys whose transaction lost its guard.
 
@@ -458,7 +441,7 @@ def _create(target: EtcdClient, ops: list[Op], fresh: bool) -> set[str]:
     chunk: list[Op] = []
 
     def flush() -> None:
-        if chunk and not _txn_create_range(target, [(op.key, op.value) for op in chunk]):
+        if chunk and not target.create_range([(op.key, op.value) for op in chunk]):
             lost.update(op.key for op in chunk)
         chunk.clear()
 
