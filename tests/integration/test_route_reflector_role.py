@@ -22,7 +22,9 @@ from bgp_lab_fixtures import REPO, needs_bird_netns
 pytestmark = [needs_bird_netns, pytest.mark.root]
 
 PLAYBOOK = REPO / "tests" / "integration" / "playbooks" / "route_reflector.yml"
-BIRD16 = os.environ.get("KUBESCALE_BIRD16", "/tmp/bird16/root/usr/sbin/bird")
+# Debian's bird (1.6) conflicts with bird2, so it is unpacked, not installed:
+#   (cd /tmp && apt-get download bird && dpkg -x bird_*.deb "$REPO/.lab/bird16")
+BIRD16 = os.environ.get("KUBESCALE_BIRD16", str(REPO / ".lab" / "bird16" / "usr" / "sbin" / "bird"))
 
 
 def play(tmp_path: Path, variables: dict, check: bool = True) -> subprocess.CompletedProcess:
