@@ -15,7 +15,7 @@ if ((${#missing[@]})); then
   rm -f /usr/sbin/policy-rc.d
 fi
 python3 -m pip install -q --disable-pip-version-check -r "$repo/requirements.txt" 2>&1 | grep -v "^WARNING: Running pip as\|dependency resolver\|which is incompatible\|^ERROR: pip's" || true
-python3 -c "import etcd3, molecule, testinfra, kubernetes, hypothesis" >/dev/null
+PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python python3 -c "import etcd3, molecule, testinfra, kubernetes, hypothesis" >/dev/null
 # Link the checkout as ansible_collections/kubescale/calico for playbooks run from the repo.
 mkdir -p "$repo/.lab/collections/ansible_collections/kubescale"
 ln -sfn "$repo" "$repo/.lab/collections/ansible_collections/kubescale/calico"
