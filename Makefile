@@ -24,5 +24,14 @@ plan: link       ## print and write the BGP plan of an inventory (INVENTORY=inve
 build:
 	ansible-galaxy collection build --force
 
+bench-topology: link   ## B1: topology apply vs raw etcd, plan.yml vs a hostvars-only playbook (~15 min)
+	python3 -u bench/topology/bench_b1.py --repeat 3
+
+bench-migration: link  ## B2: seed-scale Calico v1 -> v3 migration vs raw read+write and etcdctl migrate (~5 min)
+	python3 -u bench/migration/run_b2.py --repeat 2
+
+bench-bgp: link        ## BGP lab: real BIRD in namespaces, mesh vs route reflectors (root; long)
+	python3 -u bench/bgp_lab/run.py --plot docs/img/bgp-lab.png
+
 clean:
 	rm -rf tests/output .pytest_cache kubescale-calico-*.tar.gz
