@@ -35,7 +35,8 @@ class Result:
     daemons: int
     plan_sessions: int
     started_s: float | None = None           # until every daemon's control socket existed
-    converged_s: float | None = None         # until every node had all N blocks (BIRD's route times)
+    converged_s: float | None = None         # until every node had all N blocks: min of the two below
+    route_time_converged_s: float | None = None  # from BIRD's route timestamps (upper bound)
     poll_converged_s: float | None = None    # when the driver's poll saw it (upper bound)
     last_route_change_s: float | None = None  # newest route timestamp in any node (routing quiet)
     converged_nodes: int = 0
@@ -284,16 +285,17 @@ def run(plan: dict, workdir: Path, timeout: float, observe_s: float = 20.0, bird
             secs, done, why = sc.wait_converged(deadline, min_mem_kib)
             res.converged_nodes = done
             if why == "converged":
-                # The poll is an upper bound (a poll round on a starved machine takes long); the
-                # exact time comes from BIRD's route timestamps: per block the oldest path, per
-                # node the newest block, over all nodes the newest node.
+                # Two upper bounds of "every node has every block", the result is the smaller:
+                # the poll (a round on a starved machine takes long) and BIRD's route timestamps
+                # (per block its oldest path, per node its newest block, the newest node), which
+                # are exact unless a path was re-announced after it first arrived.
                 res.poll_converged_s = round(secs, 2)
+                res.converged_s = res.poll_converged_s
                 times = sc.route_times()
                 if all(v is not None for v in times.values()):
-                    res.converged_s = round(max(v[0] for v in times.values()) - sc.t0_wall, 2)
+                    res.route_time_converged_s = round(max(v[0] for v in times.values()) - sc.t0_wall, 2)
                     res.last_route_change_s = round(max(v[1] for v in times.values()) - sc.t0_wall, 2)
-                else:
-                    res.converged_s = res.poll_converged_s
+                    res.converged_s = min(res.poll_converged_s, res.route_time_converged_s)
                 res.outcome = "converged"
             elif why == "memory":
                 elapsed = time.monotonic() - sc.t0
