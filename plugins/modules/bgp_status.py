@@ -30,16 +30,16 @@ options:
     description: Seconds to wait for each answer from BIRD.
     type: float
     default: 10
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
+extends_documentation_fragment:
+  - kubescale.calico.attributes
+  - kubescale.calico.attributes.info_module
 notes:
   - C(uptime_seconds) is computed from BIRD's own clock (C(show status)) and the session's
     last state change; it is null when the session is not established.
+seealso:
+  - module: kubescale.calico.bgp_topology_report
 author:
-  - kubescale.calico developers
+  - kubescale.calico developers (@kubescale)
 """
 
 EXAMPLES = r"""
