@@ -139,6 +139,7 @@ not_established:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.kubescale.calico.plugins.module_utils.bird import (
     DEFAULT_SOCKETS,
     BirdError,

@@ -11,6 +11,7 @@ import socket
 from pathlib import Path
 
 import pytest
+
 from ansible_collections.kubescale.calico.plugins.module_utils import bird
 
 FIX = Path(__file__).parent / "fixtures" / "bird"
