@@ -30,8 +30,10 @@ bench-topology: link   ## B1: topology apply vs raw etcd, plan.yml vs a hostvars
 bench-migration: link  ## B2: seed-scale Calico v1 -> v3 migration vs raw read+write and etcdctl migrate (~5 min)
 	python3 -u bench/migration/run_b2.py --repeat 2
 
-bench-bgp: link        ## BGP lab: real BIRD in namespaces, mesh vs route reflectors (root; long)
-	python3 -u bench/bgp_lab/run.py --plot docs/img/bgp-lab.png
+bench-bgp: link        ## BGP lab: real BIRD in namespaces, mesh vs route reflectors (root; ~40 min)
+	python3 -u bench/bgp_lab/run.py --rr 50,100,200,400,1000 --mesh 50,100,200 --timeout 600 --observe 30 --out bench/bgp_lab/results.json
+	python3 -u bench/bgp_lab/run.py --rr '' --mesh 400 --timeout 900 --append --out bench/bgp_lab/results.json
+	python3 -u bench/bgp_lab/run.py --rr '' --mesh 1000 --timeout 300 --append --out bench/bgp_lab/results.json --plot docs/img/bgp-lab.png
 
 clean:
 	rm -rf tests/output .pytest_cache kubescale-calico-*.tar.gz

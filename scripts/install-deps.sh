@@ -16,6 +16,13 @@ if ((${#missing[@]})); then
 fi
 python3 -m pip install -q --disable-pip-version-check -r "$repo/requirements.txt" 2>&1 | grep -v "^WARNING: Running pip as\|dependency resolver\|which is incompatible\|^ERROR: pip's" || true
 PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python python3 -c "import etcd3, molecule, testinfra, kubernetes, hypothesis" >/dev/null
+# BIRD 1.6 (Calico's BIRD is a 1.6 fork) conflicts with bird2 as a package: unpack it for the tests.
+if [ ! -x "$repo/.lab/bird16/usr/sbin/bird" ]; then
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -qq bird >/dev/null 2>&1 && dpkg -x bird_*.deb "$repo/.lab/bird16") || \
+    echo "note: BIRD 1.6 not unpacked; its tests will skip"
+  rm -rf "$tmp"
+fi
 # Link the checkout as ansible_collections/kubescale/calico for playbooks run from the repo.
 mkdir -p "$repo/.lab/collections/ansible_collections/kubescale"
 ln -sfn "$repo" "$repo/.lab/collections/ansible_collections/kubescale/calico"
