@@ -159,11 +159,11 @@ _value:
       type: dict
 """
 
-from collections.abc import Mapping  # noqa: E402
+from collections.abc import Mapping
 
-from ansible.errors import AnsibleFilterError  # noqa: E402
+from ansible.errors import AnsibleFilterError
 
-from ansible_collections.kubescale.calico.plugins.module_utils.topology import (  # noqa: E402
+from ansible_collections.kubescale.calico.plugins.module_utils.topology import (
     TopologyError,
     plan_topology,
 )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import time
 from urllib.parse import urlsplit
 
 from ansible_collections.kubescale.calico.plugins.module_utils.etcd import EtcdClient, EtcdError
@@ -276,10 +277,26 @@ def _add(client, members, name, peer_urls, check_mode, quorum_check) -> dict:
     new = {"id": None, "name": name, "peer_urls": peer_urls, "client_urls": [], "started": False}
     if check_mode:
         return _present_result(members, new, True, actions, before)
-    added = client.member_add(peer_urls)
+    added = _reconfigure(lambda: client.member_add(peer_urls))
     urls = {m["id"]: m["client_urls"] for m in members}
     after = [dict(m, client_urls=urls.get(m["id"], [])) for m in added["members"]]
     return _present_result(after, dict(new, id=added["id"]), True, actions, before)
+
+
+def _reconfigure(change, patience: float = 20.0):
+    """Run a membership change, waiting out etcd's "unhealthy cluster" refusal.
+
+    etcd (strict reconfig check) refuses a change until every member has been connected for its
+    health interval (5 s), e.g. right after a member restarted; that passes by itself.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return change()
+        except EtcdError as exc:
+            if "unhealthy cluster" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
 
 
 def _remove(client, members, name, peer_urls, check_mode, quorum_check) -> dict:
@@ -320,7 +337,7 @@ def _remove(client, members, name, peer_urls, check_mode, quorum_check) -> dict:
                   member_count=len(remaining), actions=[f"removed member {_describe(target)}"],
                   warnings=_even_warning(len(remaining)), diff={"before": before, "after": _cluster_text(remaining)})
     if not check_mode:
-        client.member_remove(target["id"])
+        _reconfigure(lambda: client.member_remove(target["id"]))
     return result
 
 
