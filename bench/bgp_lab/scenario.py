@@ -210,7 +210,7 @@ class Scenario:
         """Established BGP sessions per daemon; None for daemons that did not answer in time."""
         names = self.rrs + self.nodes
         futures = {self.pool.submit(_established, self.lab, x): x for x in names}
-        done, _ = wait(futures, timeout=budget_s)
+        done, _unused = wait(futures, timeout=budget_s)
         for f in futures:
             f.cancel()
         return {futures[f]: (f.result() if f in done else None) for f in futures}

@@ -46,7 +46,7 @@ def main() -> int:
     pairs = gen.generate(hosts=args.hosts, workloads=args.workloads, namespaces=args.namespaces,
                          policies=args.policies, host_endpoints=args.host_endpoints, seed=args.seed)
     if args.count:
-        print(sum(1 for _ in pairs))
+        print(sum(1 for _unused in pairs))
         return 0
     try:
         client = EtcdV2Client(args.endpoints, ca_cert=args.ca_cert, client_cert=args.client_cert,

@@ -68,7 +68,7 @@ def fresh_target(base: Path, name: str):
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     ap.add_argument("--hosts", type=int, default=1000)
     ap.add_argument("--workloads", type=int, default=20000)
     ap.add_argument("--repeat", type=int, default=1)

@@ -40,7 +40,7 @@ from pathlib import Path
 os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "integration")]
-import conftest  # noqa: E402,F401  links the checkout as ansible_collections.kubescale.calico
+import conftest  # noqa: E402,F401  # pylint: disable=unused-import  (links the checkout as ansible_collections.kubescale.calico)
 from etcd_fixtures import make_server  # noqa: E402
 
 from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources import key_of  # noqa: E402
@@ -133,7 +133,7 @@ def bench_datastore(client, plan: dict, repeat: int) -> dict:
             assert not lost
 
     def raw_read():
-        count = sum(1 for _ in client.range(PREFIX, page_size=1000))
+        count = sum(1 for _unused in client.range(PREFIX, page_size=1000))
         assert count == len(values), (count, len(values))
 
     def per_resource():
@@ -141,7 +141,7 @@ def bench_datastore(client, plan: dict, repeat: int) -> dict:
             client.get(key)
             client.put(key, value)
 
-    for _ in range(repeat):
+    for _unused in range(repeat):
         client.delete_prefix(PREFIX)
         times["raw_put"].append(timed(raw_put))
         times["raw_read"].append(timed(raw_read))
@@ -204,7 +204,7 @@ def bench_playbooks(sizes: list[int], repeat: int, tmp: Path) -> dict:
             )
         base, plan = [], []
         run_playbook(REPO / "bench" / "topology" / "hostvars_baseline.yml", inv_dir, tmp / "warm")  # warm caches
-        for _ in range(repeat):
+        for _unused in range(repeat):
             base.append(run_playbook(REPO / "bench" / "topology" / "hostvars_baseline.yml", inv_dir, tmp / "r"))
             plan.append(run_playbook(REPO / "playbooks" / "plan.yml", inv_dir, tmp / f"report-{n}"))
         out[n] = {

@@ -222,10 +222,10 @@ class CalicoStore:
         every write, so a stale entry only costs a retry.
         """
         pending = self._validate_all(resources, merge)
-        index_of = {key: index for index, (key, _) in enumerate(pending)}
+        index_of = {key: index for index, (key, _unused) in enumerate(pending)}
         result = ApplyResult()
         for attempt in range(MAX_ATTEMPTS):
-            current = self._current([key for key, _ in pending], known if attempt == 0 else None)
+            current = self._current([key for key, _unused in pending], known if attempt == 0 else None)
             ops, plan = [], {}
             for key, desired in pending:
                 stored, revision = current.get(key, (None, 0))
@@ -284,7 +284,7 @@ class CalicoStore:
     def _delete_keys(self, keys: list[str]) -> ApplyResult:
         result = ApplyResult()
         pending = list(dict.fromkeys(keys))
-        for _ in range(MAX_ATTEMPTS):
+        for _unused in range(MAX_ATTEMPTS):
             current = self._current(pending)
             ops, plan = [], {}
             for key in pending:

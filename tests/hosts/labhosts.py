@@ -260,7 +260,7 @@ class Lab:
 
     def _umount(self, name: str) -> None:
         merged = self.host_dir(name) / "merged"
-        for _ in range(20):
+        for _unused in range(20):
             if not os.path.ismount(merged):
                 return
             if run(["umount", str(merged)], check=False).returncode == 0:
@@ -460,7 +460,7 @@ def load_spec(path: str) -> tuple[list[Host], str | None, str | None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="labhosts", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="labhosts", description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--state-dir", default=os.environ.get("KSLAB_STATE_DIR", ".lab/labhosts"))
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("template", help="build or reuse the cached template rootfs")

@@ -101,7 +101,8 @@ def run_modules(calls: list[tuple[str, dict]], check: bool = False, diff: bool =
             cmd.append("--check")
         if diff:
             cmd.append("--diff")
-        proc = subprocess.run(cmd, cwd=tmp, env=_env(env, out), capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, cwd=tmp, env=_env(env, out), capture_output=True, text=True, timeout=timeout,
+                              check=False)
         lines = out.read_text().splitlines() if out.exists() else []
         if len(lines) != len(calls):
             raise AnsibleRunError(f"ansible-playbook exited {proc.returncode} with {len(lines)} of {len(calls)} "

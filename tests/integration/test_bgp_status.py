@@ -31,7 +31,7 @@ def module(args: str, check_mode: bool = False) -> tuple[int, dict]:
     if check_mode:
         cmd.append("--check")
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
-    _, _, payload = proc.stdout.partition("=>")
+    _unused, _unused, payload = proc.stdout.partition("=>")
     return proc.returncode, json.loads(payload)
 
 

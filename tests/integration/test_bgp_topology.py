@@ -82,7 +82,7 @@ def test_example_1000_plan_lands_in_etcd(store, example):
     assert result["changed"] is True
     assert len(result["created"]) == 1000 + len(plan["resources"]["bgppeers"]) + 1
 
-    cfg, _ = config(client)
+    cfg, _unused = config(client)
     assert cfg["spec"]["nodeToNodeMeshEnabled"] is False
     assert cfg["spec"]["asNumber"] == 64512
     assert cfg["metadata"]["labels"][MANAGED_BY_LABEL] == MANAGED_BY_VALUE

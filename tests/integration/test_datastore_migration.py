@@ -71,7 +71,7 @@ def _dump_target(client) -> dict[str, bytes]:
 
 def _driver(args: dict, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(DRIVER), json.dumps(args)], capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, check=False)
 
 
 def _wait_lock_free(client, timeout: float = 15) -> None:

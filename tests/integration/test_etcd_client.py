@@ -81,7 +81,7 @@ def test_range_pages_are_one_consistent_revision(etcd_single):
     client = etcd_single.client()
     client.apply([Op.put(f"/calico/p/{i:03d}", str(i)) for i in range(25)])
     pages = client.range("/calico/p/", page_size=10)
-    first = [next(pages) for _ in range(10)]
+    first = [next(pages) for _unused in range(10)]
     client.put("/calico/p/000", "changed")  # written between pages
     client.put("/calico/p/999", "new")
     rest = list(pages)

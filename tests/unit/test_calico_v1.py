@@ -198,7 +198,7 @@ def test_generated_dataset_converts_cleanly_in_upgrade_order():
     data = _data(gen.generate(hosts=12, workloads=60, namespaces=3, policies=6))
     conv = c.convert(data, validate=cr.validate)
     assert conv.report.ok, conv.report.as_dict(limit=5)
-    kinds = [k for k, _ in conv.resources]
+    kinds = [k for k, _unused in conv.resources]
     first = sorted(set(kinds), key=kinds.index)
     assert first == [k for k in c.KIND_ORDER if k in first]
     assert kinds[:3] == ["FelixConfiguration", "ClusterInformation", "FelixConfiguration"]  # default, CI, node.*

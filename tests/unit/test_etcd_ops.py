@@ -46,7 +46,7 @@ def test_initial_cluster_names_every_member_once_with_the_new_one_last(pairs):
     members = [{"name": n, "peer_urls": [f"http://127.0.0.1:{p}"]} for n, p in others]
     text = etcd_ops.initial_cluster(members, new_name, [f"http://127.0.0.1:{new_port}"])
     parsed = [item.split("=", 1) for item in text.split(",")]
-    assert [n for n, _ in parsed] == [n for n, _ in pairs]
+    assert [n for n, _unused in parsed] == [n for n, _unused in pairs]
     assert parsed[-1] == [new_name, f"http://127.0.0.1:{new_port}"]
 
 
@@ -61,7 +61,7 @@ def test_retention_keeps_the_new_file_and_the_newest_matches(tmp_path):
 
 
 def test_rbac_prefix_becomes_the_range_etcdctl_uses():
-    _, roles = etcd_rbac.validate([], [{"name": "calico", "permissions": [
+    _unused, roles = etcd_rbac.validate([], [{"name": "calico", "permissions": [
         {"key": "/calico/", "prefix": True, "permission": "readwrite"},
         {"key": "/x", "range_end": None, "prefix": False, "permission": "read"}]}])
     assert roles["calico"]["permissions"] == {("/calico/", "/calico0"): "readwrite", ("/x", ""): "read"}

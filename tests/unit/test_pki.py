@@ -23,7 +23,7 @@ def ca(tmp_path):
 
 def _leaf(tmp_path, ca, **kw):
     args = {"kind": "server", "common_name": "etcd-1", "sans": ["IP:10.0.0.1", "DNS:etcd-1"],
-                "ca_path": ca[0], "ca_key_path": ca[1], "days": 30, "renew_before_days": 1}
+            "ca_path": ca[0], "ca_key_path": ca[1], "days": 30, "renew_before_days": 1}
     args.update(kw)
     return ensure_certificate(str(tmp_path / "s.crt"), str(tmp_path / "s.key"), **args)
 

@@ -361,7 +361,7 @@ BAD_SETTINGS = [
 ]
 
 
-@pytest.mark.parametrize(("bad", "message"), BAD_SETTINGS, ids=[m for _, m in BAD_SETTINGS])
+@pytest.mark.parametrize(("bad", "message"), BAD_SETTINGS, ids=[m for _unused, m in BAD_SETTINGS])
 def test_bad_settings_are_refused(bad, message):
     groups, hv = inventory(workers=3)
     with pytest.raises(TopologyError, match=message):

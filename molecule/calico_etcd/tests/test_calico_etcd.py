@@ -102,7 +102,7 @@ def test_auth_is_enabled_unknown_user_refused(host):
 def test_backup_timer_and_retention(host):
     timer = host.service("calico-etcd-backup.timer")
     assert timer.is_enabled and timer.is_running
-    for _ in range(VARS["calico_etcd_backup_keep"] + 1):
+    for _unused in range(VARS["calico_etcd_backup_keep"] + 1):
         run = host.run("systemctl start calico-etcd-backup.service")
         assert run.rc == 0, run.stderr
     snaps = host.run("ls -1 /var/backups/calico-etcd/").stdout.split()
