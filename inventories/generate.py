@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Write a large, seed-shaped Ansible inventory for planning and benchmarks (hosts are never contacted).
 
 Shape: 3 master, 3 management, ``--proxies`` proxy hosts, the rest workers, spread round-robin over

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark B1: the BGP topology apply and plan.yml, as ratios against baselines measured in the same run.
 
     python3 bench/topology/bench_b1.py                 # 1,000 and 5,000 nodes, 3 repeats, medians
@@ -40,7 +39,8 @@ from pathlib import Path
 os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "integration")]
-import conftest  # noqa: E402,F401  # pylint: disable=unused-import  (links the checkout as ansible_collections.kubescale.calico)
+# conftest links the checkout as ansible_collections.kubescale.calico (imported for that effect).
+import conftest  # noqa: E402,F401  # pylint: disable=unused-import
 from etcd_fixtures import make_server  # noqa: E402
 
 from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources import key_of  # noqa: E402
