@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from etcd_fixtures import EtcdServer, make_server
+from etcd_fixtures import EtcdServer, make_server, make_tls_server
 
 os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
 
@@ -49,16 +49,7 @@ def etcd_cluster3(_etcd_cluster3_server):
 
 @pytest.fixture(scope="session")
 def etcd_tls(tmp_path_factory):
-    from pki import TestPKI
-
-    base = tmp_path_factory.mktemp("tls")
-    pki = TestPKI(base / "pki")
-    server_cert, server_key = pki.issue("etcd-server", server=True, client=True)
-    client_cert, client_key = pki.issue("calico-client")
-    server = make_server(base, "tls", scheme="https")
-    server.tls = {"ca": pki.ca_cert, "cert": server_cert, "key": server_key}
-    server.client_tls = {"ca_cert": str(pki.ca_cert), "client_cert": str(client_cert), "client_key": str(client_key)}
-    server.pki = pki
+    server = make_tls_server(tmp_path_factory.mktemp("tls"), "tls")
     server.start()
     yield server
     server.stop()

@@ -182,6 +182,20 @@ class EtcdServer:
         return int(out["header"]["revision"])
 
 
+def make_tls_server(base: Path, name: str, client_name: str = "calico-client") -> EtcdServer:
+    """One member requiring client certificates; clients present a certificate whose CN is ``client_name``."""
+    from pki import TestPKI
+
+    pki = TestPKI(base / "pki")
+    server_cert, server_key = pki.issue("etcd-server", server=True, client=True)
+    client_cert, client_key = pki.issue(client_name)
+    server = make_server(base, name, scheme="https")
+    server.tls = {"ca": pki.ca_cert, "cert": server_cert, "key": server_key}
+    server.client_tls = {"ca_cert": str(pki.ca_cert), "client_cert": str(client_cert), "client_key": str(client_key)}
+    server.pki = pki
+    return server
+
+
 def make_server(base: Path, name: str, size: int = 1, **kwargs) -> EtcdServer:
     base.mkdir(parents=True, exist_ok=True)
     scheme = kwargs.pop("scheme", "http")

@@ -483,15 +483,9 @@ def test_status_of_a_stopped_member_names_it(etcd_cluster3):
 
 def test_auth_status_is_not_fooled_by_a_root_client_certificate(tmp_path):
     """With --client-cert-auth a CN=root certificate *is* root: auth must still read as on/off truly."""
-    from etcd_fixtures import make_server
-    from pki import TestPKI
+    from etcd_fixtures import make_tls_server
 
-    pki = TestPKI(tmp_path / "pki")
-    server_cert, server_key = pki.issue("etcd-server", server=True, client=True)
-    root_cert, root_key = pki.issue("root")
-    server = make_server(tmp_path, "cnroot", scheme="https")
-    server.tls = {"ca": pki.ca_cert, "cert": server_cert, "key": server_key}
-    server.client_tls = {"ca_cert": str(pki.ca_cert), "client_cert": str(root_cert), "client_key": str(root_key)}
+    server = make_tls_server(tmp_path, "cnroot", client_name="root")
     server.start()
     try:
         client = server.client()
