@@ -19,6 +19,7 @@ PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python python3 -c "import etcd3, molecule
 # BIRD 1.6 (Calico's BIRD is a 1.6 fork) conflicts with bird2 as a package: unpack it for the tests.
 if [ ! -x "$repo/.lab/bird16/usr/sbin/bird" ]; then
   tmp=$(mktemp -d)
+  mkdir -p "$repo/.lab/bird16"
   (cd "$tmp" && apt-get download -qq bird >/dev/null 2>&1 && dpkg -x bird_*.deb "$repo/.lab/bird16") || \
     echo "note: BIRD 1.6 not unpacked; its tests will skip"
   rm -rf "$tmp"
