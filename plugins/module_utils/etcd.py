@@ -433,7 +433,7 @@ class EtcdClient:
             raise EtcdError(f"etcd {self.endpoint}: lock {name} is held by {current}; "
                             f"another run is in progress (it expires {ttl}s after its holder stops)")
         stop = threading.Event()
-        refresher = threading.Thread(target=self._refresh_until, args=(lease, max(1.0, ttl / 3), stop), daemon=True)
+        refresher = threading.Thread(target=self._refresh_until, args=(lease, max(0.2, ttl / 3), stop), daemon=True)
         refresher.start()
         try:
             yield lease
