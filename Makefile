@@ -1,5 +1,7 @@
 # kubescale.calico — the two commands of the README are `make lab` and `make test`.
 SHELL := /bin/bash
+# Bench programs import the collection (through the .lab/collections link), tests/ helpers and bench/.
+export PYTHONPATH := $(CURDIR)/.lab/collections:$(CURDIR)/tests:$(CURDIR)/tests/integration:$(CURDIR)/bench
 .PHONY: deps link test lab lab-down plan build bench-topology bench-migration bench-bgp clean
 
 deps:            ## apt + Python packages, and the collection link (idempotent)

@@ -18,6 +18,8 @@ INV_STATIC=inventories/lab
 INV_HOSTS=$KSLAB_STATE_DIR/inventory.yml
 STANDIN=$KSLAB_STATE_DIR/k8s-standin
 export ANSIBLE_CONFIG=$REPO/ansible.cfg
+# the lab's helper programs (Kubernetes API stand-in, v1 seeder) import the collection and tests/
+export PYTHONPATH=$REPO/.lab/collections:$REPO/tests${PYTHONPATH:+:$PYTHONPATH}
 
 log() { printf '\n== %s\n' "$*"; }
 

@@ -2,7 +2,7 @@
 
 Ansible resolves collection code only under an ``ansible_collections/<ns>/<name>`` path, so the
 tests link the checkout into ``.lab/collections`` (the same link ``make link`` creates) and put
-that on ``sys.path``.
+that on ``sys.path`` (and on ``PYTHONPATH`` for the helper programs tests start).
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ def _link_collection() -> None:
     if str(COLLECTIONS) not in sys.path:
         sys.path.insert(0, str(COLLECTIONS))
     os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", f"{COLLECTIONS}:{Path.home()}/.ansible/collections")
+    # helper programs the tests start (migrate_driver.py, fake_k8s_api.py) import the collection too
+    paths = [str(COLLECTIONS), str(REPO / "tests")]
+    os.environ["PYTHONPATH"] = os.pathsep.join(paths + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+                                                        if p and p not in paths])
 
 
 _link_collection()

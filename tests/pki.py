@@ -1,34 +1,15 @@
-"""A throwaway PKI for tests: a CA, a server certificate for 127.0.0.1/localhost, client certs."""
+"""A throwaway PKI for tests: a CA and leaf certificates, issued by the collection's own PKI code.
+
+``TestPKI(dir).issue("etcd-server", server=True)`` is ``module_utils.pki.ensure_certificate`` with
+test defaults (short lifetimes, SANs for 127.0.0.1/localhost), so the tests and the roles build
+certificates one way.
+"""
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
-import os
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-
-def _key():
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _write_key(key, path: Path) -> None:
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    os.chmod(path, 0o600)
-
-
-def _write_cert(cert, path: Path) -> None:
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-
-
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+from ansible_collections.kubescale.calico.plugins.module_utils.pki import ensure_certificate
 
 
 class TestPKI:
@@ -39,47 +20,16 @@ class TestPKI:
     def __init__(self, directory: Path, ca_name: str = "kubescale-test-ca") -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
-        self._ca_key = _key()
-        now = datetime.datetime.now(datetime.UTC)
-        self._ca_cert = (
-            x509.CertificateBuilder()
-            .subject_name(_name(ca_name)).issuer_name(_name(ca_name))
-            .public_key(self._ca_key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                         content_commitment=False, key_encipherment=False,
-                                         data_encipherment=False, key_agreement=False,
-                                         encipher_only=False, decipher_only=False), critical=True)
-            .sign(self._ca_key, hashes.SHA256())
-        )
         self.ca_cert = directory / f"{ca_name}.pem"
-        _write_cert(self._ca_cert, self.ca_cert)
+        self.ca_key = directory / f"{ca_name}-key.pem"
+        ensure_certificate(str(self.ca_cert), str(self.ca_key), "ca", ca_name, days=2, renew_before_days=0)
 
     def issue(self, name: str, *, server: bool = False, client: bool = True,
               ips: tuple[str, ...] = ("127.0.0.1",), dns: tuple[str, ...] = ("localhost",)) -> tuple[Path, Path]:
         """Return (cert path, key path) for a new leaf certificate."""
-        key = _key()
-        now = datetime.datetime.now(datetime.UTC)
-        usages = []
-        if server:
-            usages.append(ExtendedKeyUsageOID.SERVER_AUTH)
-        if client:
-            usages.append(ExtendedKeyUsageOID.CLIENT_AUTH)
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(_name(name)).issuer_name(self._ca_cert.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-        )
-        if server:
-            alt = [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips] + [x509.DNSName(d) for d in dns]
-            builder = builder.add_extension(x509.SubjectAlternativeName(alt), critical=False)
-        cert = builder.sign(self._ca_key, hashes.SHA256())
+        kind = "peer" if server and client else "server" if server else "client"
+        sans = [f"IP:{ip}" for ip in ips] + [f"DNS:{d}" for d in dns] if server else []
         cert_path, key_path = self.directory / f"{name}.pem", self.directory / f"{name}-key.pem"
-        _write_cert(cert, cert_path)
-        _write_key(key, key_path)
+        ensure_certificate(str(cert_path), str(key_path), kind, name, sans=sans, ca_path=str(self.ca_cert),
+                           ca_key_path=str(self.ca_key), days=1, renew_before_days=0)
         return cert_path, key_path

@@ -18,7 +18,7 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from ansible_collections.kubescale.calico.plugins.module_utils.topology import plan_topology
+from ansible_collections.kubescale.calico.plugins.module_utils.topology.planner import plan_topology
 
 ROLE = Path(__file__).resolve().parents[2] / "roles" / "route_reflector"
 NODE_NET = ipaddress.IPv4Network("198.18.0.0/15")  # RFC 2544 benchmarking range, lab-internal only

@@ -23,8 +23,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for the bgp_lab package
-
 from bgp_lab.configs import make_plan
 from bgp_lab.scenario import mem_available_kib, run
 

@@ -19,10 +19,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 runpy.run_path(str(REPO / "tests" / "conftest.py"))  # links the checkout into .lab/collections
-sys.path.insert(0, str(REPO / ".lab" / "collections"))
 
-from ansible_collections.kubescale.calico.plugins.module_utils import calico_v1_dataset as gen  # noqa: E402
-from ansible_collections.kubescale.calico.plugins.module_utils.etcd_v2 import (  # noqa: E402
+from datagen import calico_v1_dataset as gen  # noqa: E402
+
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.v2 import (  # noqa: E402
     EtcdV2Client,
     EtcdV2Error,
 )

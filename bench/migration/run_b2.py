@@ -30,15 +30,13 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "integration"))
 runpy.run_path(str(REPO / "tests" / "conftest.py"))  # links the checkout into .lab/collections
-sys.path.insert(0, str(REPO / ".lab" / "collections"))
 os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
 
+from datagen import calico_v1_dataset as gen  # noqa: E402
 from etcd_fixtures import ETCDCTL, make_server  # noqa: E402
 
-from ansible_collections.kubescale.calico.plugins.module_utils import calico_v1_dataset as gen  # noqa: E402
-from ansible_collections.kubescale.calico.plugins.module_utils.etcd_v2 import EtcdV2Client  # noqa: E402
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.v2 import EtcdV2Client  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 

@@ -38,16 +38,15 @@ from pathlib import Path
 
 os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
 REPO = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "integration")]
 # conftest links the checkout as ansible_collections.kubescale.calico (imported for that effect).
 import conftest  # noqa: E402,F401  # pylint: disable=unused-import
 from etcd_fixtures import make_server  # noqa: E402
 
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources import key_of  # noqa: E402
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_store import CalicoStore  # noqa: E402
-from ansible_collections.kubescale.calico.plugins.module_utils.etcd import MAX_TXN_OPS, Op  # noqa: E402
-from ansible_collections.kubescale.calico.plugins.module_utils.topology import plan_topology  # noqa: E402
-from ansible_collections.kubescale.calico.plugins.module_utils.topology_apply import apply_plan  # noqa: E402
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.resources import key_of  # noqa: E402
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.store import CalicoStore  # noqa: E402
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client import MAX_TXN_OPS, Op  # noqa: E402
+from ansible_collections.kubescale.calico.plugins.module_utils.topology.apply import apply_plan  # noqa: E402
+from ansible_collections.kubescale.calico.plugins.module_utils.topology.planner import plan_topology  # noqa: E402
 
 PREFIX = "/calico/"
 _spec = importlib.util.spec_from_file_location("generate", REPO / "inventories" / "generate.py")

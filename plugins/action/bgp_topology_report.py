@@ -15,20 +15,21 @@ from collections.abc import Mapping
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.kubescale.calico.plugins.filter.bgp_topology_plan import HostvarsView
-from ansible_collections.kubescale.calico.plugins.module_utils.topology import TopologyError, plan_topology
-from ansible_collections.kubescale.calico.plugins.module_utils.topology_report import (
+from ansible_collections.kubescale.calico.plugins.module_utils.topology.inventory import TopologyError
+from ansible_collections.kubescale.calico.plugins.module_utils.topology.report import (
+    REPORT_ARGUMENT_SPEC,
     REPORT_FILES,
     ReportError,
     write_report,
 )
-from ansible_collections.kubescale.calico.plugins.modules.bgp_topology_report import ARGUMENT_SPEC
+from ansible_collections.kubescale.calico.plugins.plugin_utils.plan_inputs import plan_from_vars
 
 
 def _options(args: Mapping) -> tuple[dict | None, str, list[str]]:
-    unknown = sorted(set(args) - set(ARGUMENT_SPEC))
+    unknown = sorted(set(args) - set(REPORT_ARGUMENT_SPEC))
     if unknown:
-        raise AnsibleActionFail(f"Unsupported parameters: {', '.join(unknown)}; supported: {', '.join(ARGUMENT_SPEC)}")
+        supported = ", ".join(REPORT_ARGUMENT_SPEC)
+        raise AnsibleActionFail(f"Unsupported parameters: {', '.join(unknown)}; supported: {supported}")
     plan, dest = args.get("plan"), args.get("dest")
     if plan is not None and not isinstance(plan, Mapping):
         raise AnsibleActionFail("plan: must be the dict returned by the bgp_topology_plan filter")
@@ -48,19 +49,15 @@ def _options(args: Mapping) -> tuple[dict | None, str, list[str]]:
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(ARGUMENT_SPEC)
+    _VALID_ARGS = frozenset(REPORT_ARGUMENT_SPEC)
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         plan, dest, formats = _options(self._task.args)
         if plan is None:
             try:
-                plan = plan_topology(
-                    task_vars["groups"],
-                    HostvarsView(task_vars["hostvars"]),
-                    self._task.args.get("settings"),
-                    previous=self._task.args.get("previous"),
-                )
+                plan = plan_from_vars(task_vars["groups"], task_vars["hostvars"], self._task.args.get("settings"),
+                                      previous=self._task.args.get("previous"))
             except TopologyError as exc:
                 raise AnsibleActionFail(f"bgp_topology_report: {exc}") from None
         try:

@@ -163,32 +163,8 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.kubescale.calico.plugins.module_utils.topology import (
-    TopologyError,
-    plan_topology,
-)
-
-
-class HostvarsView(Mapping):
-    """Read-only view over Ansible's ``hostvars``: unknown hosts are absent (not Undefined) and each
-    host's variables are fetched once."""
-
-    def __init__(self, hostvars):
-        self._hostvars = hostvars
-        self._cache: dict = {}
-
-    def __getitem__(self, host):
-        if host not in self._cache:
-            if host not in self._hostvars:
-                raise KeyError(host)
-            self._cache[host] = self._hostvars[host]
-        return self._cache[host]
-
-    def __iter__(self):
-        return iter(self._hostvars)
-
-    def __len__(self):
-        return len(self._hostvars)
+from ansible_collections.kubescale.calico.plugins.module_utils.topology.inventory import TopologyError
+from ansible_collections.kubescale.calico.plugins.plugin_utils.plan_inputs import plan_from_vars
 
 
 def bgp_topology_plan(groups, hostvars, settings=None, previous=None, **options):
@@ -198,7 +174,7 @@ def bgp_topology_plan(groups, hostvars, settings=None, previous=None, **options)
     merged = dict(settings or {})
     merged.update(options)
     try:
-        return plan_topology(groups, HostvarsView(hostvars), merged, previous=previous)
+        return plan_from_vars(groups, hostvars, merged, previous=previous)
     except TopologyError as exc:
         raise AnsibleFilterError(f"bgp_topology_plan: {exc}") from None
 

@@ -133,8 +133,8 @@ diff:
   type: dict
 """
 
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_module import etcd_module, run, store_for
-from ansible_collections.kubescale.calico.plugins.module_utils.topology_apply import (
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.module import etcd_module, run, store_for
+from ansible_collections.kubescale.calico.plugins.module_utils.topology.apply import (
     PHASES,
     TopologyApplyError,
     apply_plan,

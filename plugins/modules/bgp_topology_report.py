@@ -114,24 +114,16 @@ warnings_plan:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.kubescale.calico.plugins.module_utils.topology_report import (
-    REPORT_FILES,
+from ansible_collections.kubescale.calico.plugins.module_utils.topology.report import (
+    REPORT_ARGUMENT_SPEC,
     ReportError,
     write_report,
 )
 
-ARGUMENT_SPEC = {
-    "plan": {"type": "dict"},
-    "settings": {"type": "dict"},
-    "previous": {"type": "raw"},
-    "dest": {"type": "path", "required": True},
-    "formats": {"type": "list", "elements": "str", "choices": list(REPORT_FILES), "default": list(REPORT_FILES)},
-}
-
 
 def main() -> None:
     """Used when the action plugin is bypassed; the action plugin runs the same code on the controller."""
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=REPORT_ARGUMENT_SPEC, supports_check_mode=True)
     if module.params["plan"] is None:
         module.fail_json(msg="plan: required when the module runs without its action plugin")
     try:

@@ -192,22 +192,16 @@ progress:
 import copy
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources import ValidationError
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_store import StoreError
-from ansible_collections.kubescale.calico.plugins.module_utils.etcd import (
-    ETCD_CONNECTION_ARGSPEC,
-    ETCD_CONNECTION_REQUIRED_TOGETHER,
-    EtcdError,
-    client_from_module,
-)
-from ansible_collections.kubescale.calico.plugins.module_utils.etcd_v2 import (
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.fields import ValidationError
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.store import StoreError
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client import EtcdError
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.connection import client_from_module, etcd_module
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.v2 import (
     V2_CONNECTION_ARGSPEC,
     EtcdV2Error,
     client_from_params,
 )
-from ansible_collections.kubescale.calico.plugins.module_utils.migration import (
+from ansible_collections.kubescale.calico.plugins.module_utils.migration.phases import (
     MigrationError,
     Options,
     Progress,
@@ -216,8 +210,7 @@ from ansible_collections.kubescale.calico.plugins.module_utils.migration import 
 
 
 def main() -> None:
-    spec = copy.deepcopy(ETCD_CONNECTION_ARGSPEC)
-    spec.update(
+    module = etcd_module(dict(
         phase=dict(type="str", required=True, choices=["validate", "start", "complete", "abort"]),
         source=dict(type="dict", options=copy.deepcopy(V2_CONNECTION_ARGSPEC)),
         allow_existing_v3_data=dict(type="bool", default=False),
@@ -228,11 +221,7 @@ def main() -> None:
         progress_file=dict(type="path"),
         report_file=dict(type="path"),
         report_limit=dict(type="int", default=100),
-    )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
-                           required_together=ETCD_CONNECTION_REQUIRED_TOGETHER,
-                           required_if=[["phase", "validate", ["source"]], ["phase", "start", ["source"]],
-                                        ["phase", "abort", ["source"]]])
+    ), required_if=[["phase", "validate", ["source"]], ["phase", "start", ["source"]], ["phase", "abort", ["source"]]])
     p = module.params
     for name in ("lock_ttl", "batch_size"):
         if p[name] < 1:

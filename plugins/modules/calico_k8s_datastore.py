@@ -159,7 +159,7 @@ import copy
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.kubescale.calico.plugins.module_utils.k8s_datastore import (
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.k8s_datastore import (
     HAS_KUBERNETES,
     K8S_CONNECTION_ARGSPEC,
     KUBERNETES_IMPORT_ERROR,

@@ -104,8 +104,8 @@ diff:
   type: dict
 """
 
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_module import etcd_module, run, store_for
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_store import ensure_node
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.module import etcd_module, run, store_for
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.store import ensure_node
 
 
 def main() -> None:

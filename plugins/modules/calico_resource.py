@@ -139,11 +139,9 @@ diff:
   type: dict
 """
 
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_module import ensure, etcd_module, run, store_for
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources import (
-    ValidationError,
-    load_resources,
-)
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.fields import ValidationError
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.module import ensure, etcd_module, run, store_for
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.resources import load_resources
 
 
 def main() -> None:

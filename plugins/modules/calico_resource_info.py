@@ -80,9 +80,9 @@ count:
   type: int
 """
 
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_module import etcd_module, run
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources import KINDS
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_store import read_resources
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.module import etcd_module, run
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.resources import KINDS
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.store import read_resources
 
 
 def main() -> None:

@@ -177,9 +177,9 @@ actions:
   sample: ["created role calico", "granted readwrite on '/calico/'..'/calico0' to role calico", "enabled auth"]
 """
 
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_module import etcd_module, run
-from ansible_collections.kubescale.calico.plugins.module_utils.etcd_ops import EtcdOpsError
-from ansible_collections.kubescale.calico.plugins.module_utils.etcd_rbac import ensure_auth
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.connection import etcd_module, run
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.ops import EtcdOpsError
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.rbac import ensure_auth
 
 STATE = {"type": "str", "choices": ["present", "absent"], "default": "present"}
 PERMISSION = {

@@ -165,8 +165,8 @@ alarms:
   sample: [{member_id: 8e9e05c52164694d, name: etcd0, alarm: NOSPACE}]
 """
 
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_module import etcd_module, run
-from ansible_collections.kubescale.calico.plugins.module_utils.etcd_ops import EtcdOpsError, cluster_info
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.connection import etcd_module, run
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.ops import EtcdOpsError, cluster_info
 
 
 def main() -> None:

@@ -134,8 +134,8 @@ actions:
   sample: ["added member etcd4 (https://10.0.0.14:2380); start it with --initial-cluster-state existing"]
 """
 
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_module import etcd_module, run
-from ansible_collections.kubescale.calico.plugins.module_utils.etcd_ops import EtcdOpsError, ensure_member
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.connection import etcd_module, run
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.ops import EtcdOpsError, ensure_member
 
 
 def main() -> None:

@@ -122,8 +122,8 @@ actions:
   elements: str
 """
 
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_module import etcd_module, run
-from ansible_collections.kubescale.calico.plugins.module_utils.etcd_ops import EtcdOpsError, save_snapshot
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.connection import etcd_module, run
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.ops import EtcdOpsError, save_snapshot
 
 
 def main() -> None:

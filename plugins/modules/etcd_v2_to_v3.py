@@ -119,33 +119,23 @@ verification:
 
 import copy
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources import ValidationError
-from ansible_collections.kubescale.calico.plugins.module_utils.etcd import (
-    ETCD_CONNECTION_ARGSPEC,
-    ETCD_CONNECTION_REQUIRED_TOGETHER,
-    EtcdError,
-    client_from_module,
-)
-from ansible_collections.kubescale.calico.plugins.module_utils.etcd_v2 import (
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client import EtcdError
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.connection import client_from_module, etcd_module
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.v2 import (
     V2_CONNECTION_ARGSPEC,
     EtcdV2Error,
     client_from_params,
 )
-from ansible_collections.kubescale.calico.plugins.module_utils.migration import MigrationError, copy_v2_prefix
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.v2_copy import V2CopyError, copy_v2_prefix
 
 
 def main() -> None:
-    spec = copy.deepcopy(ETCD_CONNECTION_ARGSPEC)
-    spec.update(
+    module = etcd_module(dict(
         prefix=dict(type="str", required=True),
         destination_prefix=dict(type="str"),
         split_depth=dict(type="int", default=2),
         source=dict(type="dict", required=True, options=copy.deepcopy(V2_CONNECTION_ARGSPEC)),
-    )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
-                           required_together=ETCD_CONNECTION_REQUIRED_TOGETHER)
+    ))
     p = module.params
     if p["split_depth"] < 0:
         module.fail_json(msg=f"split_depth: must not be negative, got {p['split_depth']}")
@@ -154,7 +144,7 @@ def main() -> None:
         source = client_from_params(p["source"])
         result = copy_v2_prefix(source, target, p["prefix"], p["destination_prefix"], check_mode=module.check_mode,
                                 split_depth=p["split_depth"])
-    except (MigrationError, EtcdError, EtcdV2Error, ValidationError) as exc:
+    except (V2CopyError, EtcdError, EtcdV2Error) as exc:
         module.fail_json(msg=str(exc))
     finally:
         target.close()

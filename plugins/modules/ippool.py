@@ -111,7 +111,7 @@ diff:
   type: dict
 """
 
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_module import (
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.module import (
     ensure,
     etcd_module,
     resource,

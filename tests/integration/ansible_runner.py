@@ -112,3 +112,37 @@ def run_modules(calls: list[tuple[str, dict]], check: bool = False, diff: bool =
         result["_stdout"] = proc.stdout + proc.stderr
         result["_rc"] = proc.returncode
     return results
+
+
+def playbook_env(extra: dict | None = None) -> dict:
+    """The environment every test's ansible-playbook runs with: the linked collection, no colour or noise."""
+    env = dict(os.environ)
+    env.update({
+        "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS),
+        "ANSIBLE_LOCALHOST_WARNING": "False",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False",
+        "ANSIBLE_RETRY_FILES_ENABLED": "False",
+        "ANSIBLE_NOCOLOR": "1",
+    })
+    env.update(extra or {})
+    return env
+
+
+def run_playbook(playbook: Path | str, *args: str, inventory: Path | str | None = None, extra_vars: dict | None = None,
+                 env: dict | None = None, cwd: Path | str = REPO, timeout: float = 300,
+                 own_env: bool = False) -> subprocess.CompletedProcess:
+    """Run ``ansible-playbook [-i inventory] playbook [-e json] *args`` the one way tests run playbooks.
+
+    Returns the completed process (rc, stdout, stderr); asserting on it is the caller's business.
+    ``args`` are extra command-line arguments (``--check``, ``--diff``, ``--tags``, ...).
+    ``own_env``: run with exactly ``env`` (a user's environment outside this repository).
+    """
+    cmd = [shutil.which("ansible-playbook") or "ansible-playbook"]
+    if inventory is not None:
+        cmd += ["-i", str(inventory)]
+    cmd.append(str(playbook))
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    cmd += list(args)
+    return subprocess.run(cmd, cwd=str(cwd), env=env if own_env else playbook_env(env), capture_output=True, text=True,
+                          timeout=timeout, check=False)

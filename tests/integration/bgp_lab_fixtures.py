@@ -1,21 +1,18 @@
 """Shared pieces for tests that run real BIRD daemons in network namespaces (root only).
 
 The lab code lives in bench/bgp_lab (the scale lab uses the same code at N = 1,000); these
-helpers put it on sys.path and skip cleanly where namespaces or BIRD are not available.
+helpers (bench/ is on pytest.ini's pythonpath) skip cleanly where namespaces or BIRD are not available.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-if str(REPO / "bench") not in sys.path:
-    sys.path.insert(0, str(REPO / "bench"))
 
 needs_bird_netns = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("bird") or not shutil.which("ip") or not shutil.which("nsenter"),

@@ -75,7 +75,7 @@ class EtcdServer:
         return params
 
     def client(self, **overrides):
-        from ansible_collections.kubescale.calico.plugins.module_utils.etcd import EtcdClient
+        from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client import EtcdClient
 
         params = dict(self.conn_params)
         params.update(overrides)

@@ -233,8 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pods", type=int, default=3, help="desiredNumberScheduled of calico-node")
     ap.add_argument("--etcd-endpoints", default="http://127.0.0.1:2379")
     args = ap.parse_args(argv)
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from pki import TestPKI
+    from pki import TestPKI  # tests/ and the collection come on PYTHONPATH (tests/conftest.py, scripts/lab.sh)
 
     d = Path(args.dir)
     d.mkdir(parents=True, exist_ok=True)

@@ -17,14 +17,12 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / ".lab" / "collections"))
 os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
 
-from ansible_collections.kubescale.calico.plugins.module_utils import migration
-from ansible_collections.kubescale.calico.plugins.module_utils.etcd import EtcdClient
-from ansible_collections.kubescale.calico.plugins.module_utils.etcd_v2 import EtcdV2Client
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client import EtcdClient
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.v2 import EtcdV2Client
+from ansible_collections.kubescale.calico.plugins.module_utils.migration import phases as migration
 
 
 def main() -> int:

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources import (
-    MANAGED_BY_LABEL,
-    ValidationError,
-)
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_store import CalicoStore
-from ansible_collections.kubescale.calico.plugins.module_utils.etcd import EtcdClient, EtcdError, Op
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.fields import ValidationError
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.resources import MANAGED_BY_LABEL
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.store import CalicoStore
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client import EtcdClient, EtcdError, Op
 
 
 def res(kind: str, name: str, spec=None, **meta) -> dict:
@@ -228,9 +226,9 @@ def test_prune_of_another_tools_objects_is_refused(etcd_single, store):
 
 
 @pytest.mark.parametrize("options, match", [
-    ({"endpoints": ["ftp://127.0.0.1:2379"]}, r"^endpoint ftp://127\.0\.0\.1:2379: scheme must be http or https$"),
+    ({"endpoints": ["ftp://127.0.0.1:2379"]}, r"^endpoints: 'ftp://127\.0\.0\.1:2379' must be http\(s\)://host:port"),
     ({"endpoints": []}, r"^endpoints: at least one etcd endpoint is required$"),
-    ({"endpoints": ["https://127.0.0.1:2379/path"]}, r"expected scheme://host:port$"),
+    ({"endpoints": ["https://127.0.0.1:2379/path"]}, r"host:port \(scheme, host and port, no path\)$"),
     ({"client_cert": "/nonexistent/cert.pem"}, r"^client_cert and client_key must be given together$"),
     ({"user": "calico"}, r"^user and password must be given together$"),
     ({"ca_cert": "/nonexistent/ca.pem"}, r"^ca_cert /nonexistent/ca\.pem: cannot read \(No such file or directory\)$"),

@@ -6,27 +6,27 @@ Uses the lead's ``etcd_single`` fixture (a real etcd 3.4 on loopback, wiped per 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from ansible_runner import run_playbook
 
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources import key_for
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_store import CalicoStore
-from ansible_collections.kubescale.calico.plugins.module_utils.topology import (
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.resources import key_for
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.store import CalicoStore
+from ansible_collections.kubescale.calico.plugins.module_utils.topology.apply import (
+    TopologyApplyError,
+    apply_plan,
+)
+from ansible_collections.kubescale.calico.plugins.module_utils.topology.inventory import (
     LABEL_RR,
     LABEL_RR_CLIENT_OF,
     LABEL_RR_CLUSTER,
+)
+from ansible_collections.kubescale.calico.plugins.module_utils.topology.planner import (
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
     plan_topology,
-)
-from ansible_collections.kubescale.calico.plugins.module_utils.topology_apply import (
-    TopologyApplyError,
-    apply_plan,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -320,24 +320,9 @@ def test_module_through_ansible_playbook_with_the_filter(etcd_single, tmp_path):
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
     result_file = tmp_path / "result.json"
     (tmp_path / "play.yml").write_text(PLAY.format(endpoints=json.dumps(etcd_single.endpoints), result=result_file))
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="False")
 
     def play(*extra: str) -> dict:
-        proc = subprocess.run(
-            [
-                shutil.which("ansible-playbook") or "ansible-playbook",
-                "-i",
-                str(tmp_path / "hosts.yml"),
-                str(tmp_path / "play.yml"),
-                *extra,
-            ],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        proc = run_playbook(tmp_path / "play.yml", *extra, inventory=tmp_path / "hosts.yml")
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
         return json.loads(result_file.read_text()) if result_file.exists() else {"stdout": proc.stdout}
 

@@ -8,13 +8,13 @@ import uuid
 
 import pytest
 
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources import (
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.fields import ValidationError
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.resources import (
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
-    ValidationError,
     key_for,
 )
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_store import MAX_ATTEMPTS, CalicoStore, StoreError
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.store import MAX_ATTEMPTS, CalicoStore, StoreError
 
 MANAGED = {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")

@@ -16,6 +16,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from ansible_runner import run_playbook
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -73,9 +74,8 @@ def installed(tmp_path_factory):
 
 
 def _play(installed: Path, playbook: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(["ansible-playbook", str(playbook)], cwd=playbook.parent,
-                          env=_clean_env(ANSIBLE_COLLECTIONS_PATH=str(installed)),
-                          capture_output=True, text=True, timeout=180, check=False)
+    return run_playbook(playbook, cwd=playbook.parent, env=_clean_env(ANSIBLE_COLLECTIONS_PATH=str(installed)),
+                        timeout=180, own_env=True)
 
 
 def _recap(output: str) -> dict[str, int]:

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 from ansible_runner import run_module
+from datagen import calico_v1_dataset as gen
 from etcd_fixtures import make_server
 
-from ansible_collections.kubescale.calico.plugins.module_utils import calico_v1_dataset as gen
-from ansible_collections.kubescale.calico.plugins.module_utils import migration
-from ansible_collections.kubescale.calico.plugins.module_utils.etcd import EtcdError
-from ansible_collections.kubescale.calico.plugins.module_utils.etcd_v2 import EtcdV2Client, EtcdV2Error
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client import EtcdError
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.v2 import EtcdV2Client, EtcdV2Error
+from ansible_collections.kubescale.calico.plugins.module_utils.migration import phases as migration
 
 DRIVER = Path(__file__).resolve().parent / "migrate_driver.py"
 SMALL = {"hosts": 6, "workloads": 30, "namespaces": 3, "policies": 4, "host_endpoints": 2}
@@ -316,7 +316,7 @@ def test_v2_client_over_tls_with_client_certificate(tmp_path_factory):
 
 
 def test_abort_resumes_v1_even_when_the_target_is_unreachable(small_source, tmp_path):
-    from ansible_collections.kubescale.calico.plugins.module_utils.etcd import EtcdClient
+    from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client import EtcdClient
 
     small_source.set("/calico/v1/Ready", "false")
     dead = EtcdClient(["http://127.0.0.1:9"], timeout=1)

@@ -17,7 +17,7 @@ import grpc
 import pytest
 from etcd_fixtures import free_port
 
-from ansible_collections.kubescale.calico.plugins.module_utils.etcd import (
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client import (
     MAX_TXN_OPS,
     EtcdClient,
     EtcdError,
@@ -381,8 +381,7 @@ def test_a_killed_holder_frees_the_lock_after_its_ttl(etcd_single):
     name = "/calico/kubescale/locks/killed"
     script = (
         "import sys, time\n"
-        f"sys.path[:0] = {sys.path!r}\n"
-        "from ansible_collections.kubescale.calico.plugins.module_utils.etcd import EtcdClient\n"
+        "from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client import EtcdClient\n"
         f"with EtcdClient({etcd_single.endpoints!r}).lock({name!r}, ttl=2, owner='doomed'):\n"
         "    print('held', flush=True)\n"
         "    time.sleep(60)\n"

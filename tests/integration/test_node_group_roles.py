@@ -18,7 +18,6 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "lab"))
 
 
 PLAIN = {"calico_datastore_ca_cert": "", "calico_datastore_client_cert": "", "calico_datastore_client_key": ""}
@@ -115,10 +114,10 @@ def _seed(endpoint: str, nodes: list[str]) -> None:
     import urllib.error
     import urllib.request
 
+    from datagen import calico_v1_dataset
     from seed_calico_v1 import lab_dataset
 
-    from ansible_collections.kubescale.calico.plugins.module_utils import calico_v1_dataset
-    from ansible_collections.kubescale.calico.plugins.module_utils.etcd_v2 import EtcdV2Client
+    from ansible_collections.kubescale.calico.plugins.module_utils.etcd.v2 import EtcdV2Client
 
     req = urllib.request.Request(f"{endpoint}/v2/keys/calico?recursive=true&dir=true", method="DELETE")
     try:
@@ -157,8 +156,8 @@ def test_migration_role_migrates_once_and_a_rerun_writes_nothing(tmp_path, etcd_
 
 
 def test_a_failed_start_is_aborted_and_calico_2_resumes(tmp_path, etcd_single, etcd_cluster3):
-    from ansible_collections.kubescale.calico.plugins.module_utils.etcd_v2 import EtcdV2Client
-    from ansible_collections.kubescale.calico.plugins.module_utils.migration import LOCK_KEY
+    from ansible_collections.kubescale.calico.plugins.module_utils.etcd.v2 import EtcdV2Client
+    from ansible_collections.kubescale.calico.plugins.module_utils.migration.phases import LOCK_KEY
 
     _seed(etcd_single.endpoints[0], ["m1", "g1", "w1"])
     inv = _inventory(tmp_path, GOOD, _migration_vars(etcd_single, etcd_cluster3, tmp_path))

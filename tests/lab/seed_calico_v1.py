@@ -1,6 +1,6 @@
 """Seed the lab's legacy etcd with a small Calico 2.6 (v1 model) dataset through the etcd v2 API.
 
-The dataset is the collection's deterministic generator (plugins/module_utils/calico_v1_dataset.py)
+The dataset is the collection's deterministic generator (tests/datagen/calico_v1_dataset.py)
 with its host names replaced by the lab's node names, so that the migrated Nodes are the lab's hosts.
 Does nothing when the data is already there (prints "already seeded").
 
@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / ".lab" / "collections"))
 
-from ansible_collections.kubescale.calico.plugins.module_utils import calico_v1_dataset  # noqa: E402
-from ansible_collections.kubescale.calico.plugins.module_utils.etcd_v2 import EtcdV2Client  # noqa: E402
+from datagen import calico_v1_dataset  # noqa: E402
+
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.v2 import EtcdV2Client  # noqa: E402
 
 
 def lab_dataset(nodes: list[str], workloads: int, namespaces: int):

@@ -13,19 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources import (
-    API_VERSION,
-    KINDS,
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.fields import (
     ValidationError,
-    deserialize,
-    key_for,
-    key_of,
     parse_as_number,
-    parse_selector,
-    selector_matches,
-    serialize,
-    storage_name,
-    validate,
     validate_annotations,
     validate_cidr,
     validate_cluster_id,
@@ -35,6 +25,17 @@ from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources 
     validate_name,
     workload_endpoint_name,
 )
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.resources import (
+    API_VERSION,
+    KINDS,
+    deserialize,
+    key_for,
+    key_of,
+    serialize,
+    storage_name,
+    validate,
+)
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.selector import parse_selector, selector_matches
 
 ROOT = "/calico/resources/v3/projectcalico.org/"
 

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ansible_collections.kubescale.calico.plugins.module_utils import etcd_ops, etcd_rbac
-from ansible_collections.kubescale.calico.plugins.module_utils.etcd_ops import EtcdOpsError
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd import ops as etcd_ops
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd import rbac as etcd_rbac
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.ops import EtcdOpsError
 
 
 @pytest.mark.parametrize(("size", "need", "tolerated"), [(1, 1, 0), (2, 2, 0), (3, 2, 1), (4, 3, 1), (5, 3, 2)])

@@ -7,7 +7,7 @@ import ssl
 
 import pytest
 
-from ansible_collections.kubescale.calico.plugins.module_utils import etcd_v2
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd import v2 as etcd_v2
 
 
 def test_leaves_drop_directories_and_keep_key_order_and_ttl():
@@ -40,7 +40,7 @@ def test_cause_is_short_and_human(exc, text):
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"endpoints": []}, "at least one"),
-    ({"endpoints": ["127.0.0.1:2379"]}, "is not an http"),
+    ({"endpoints": ["127.0.0.1:2379"]}, "must be http"),
     ({"endpoints": ["http://127.0.0.1:2379"], "client_cert": "/c.pem"}, "client_cert and client_key"),
     ({"endpoints": ["http://127.0.0.1:2379"], "password": "x"}, "password: given without user"),
     ({"endpoints": ["http://127.0.0.1:2379"], "ca_cert": "/does/not/exist.pem"}, "TLS files"),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ansible_collections.kubescale.calico.plugins.module_utils import migration
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd import v2_copy
+from ansible_collections.kubescale.calico.plugins.module_utils.migration import phases as migration
 
 R = "/calico/resources/v3/projectcalico.org/"
 
@@ -25,9 +26,9 @@ def test_sorted_within_kinds_keeps_the_kind_order_and_sorts_each_run():
 
 
 def test_dest_key_maps_prefixes():
-    assert migration._dest_key("/a/x/y", "/a", "/b") == "/b/x/y"
-    assert migration._dest_key("/a/x", "/a/", "/b/") == "/b/x"
-    assert migration._dest_key("/a/x", "/a", None) == "/a/x"
+    assert v2_copy._dest_key("/a/x/y", "/a", "/b") == "/b/x/y"
+    assert v2_copy._dest_key("/a/x", "/a/", "/b/") == "/b/x"
+    assert v2_copy._dest_key("/a/x", "/a", None) == "/a/x"
 
 
 def test_progress_keeps_only_the_last_of_a_run_of_batches(tmp_path):

@@ -10,15 +10,17 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.kubescale.calico.plugins.module_utils.topology import (
+from ansible_collections.kubescale.calico.plugins.module_utils.topology.inventory import (
     LABEL_RACK,
     LABEL_RR,
     LABEL_RR_CLIENT_OF,
     LABEL_RR_CLUSTER,
-    MANAGED_BY_LABEL,
-    MANAGED_BY_VALUE,
     TopologyError,
     normalise_settings,
+)
+from ansible_collections.kubescale.calico.plugins.module_utils.topology.planner import (
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
     plan_topology,
 )
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.kubescale.calico.plugins.module_utils.topology_apply import (
+from ansible_collections.kubescale.calico.plugins.module_utils.topology.apply import (
     OWNED_NODE_LABELS,
     TopologyApplyError,
     _merge_is_noop,

@@ -10,8 +10,8 @@ from ansible.errors import AnsibleFilterError
 from test_topology import inventory
 
 from ansible_collections.kubescale.calico.plugins.filter.bgp_topology_plan import FilterModule, bgp_topology_plan
-from ansible_collections.kubescale.calico.plugins.module_utils import topology_report
-from ansible_collections.kubescale.calico.plugins.module_utils.topology import plan_topology
+from ansible_collections.kubescale.calico.plugins.module_utils.topology import report as topology_report
+from ansible_collections.kubescale.calico.plugins.module_utils.topology.planner import plan_topology
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 

@@ -9,8 +9,8 @@ users; deleted roles; enable auth last.
 
 from __future__ import annotations
 
-from ansible_collections.kubescale.calico.plugins.module_utils.etcd import EtcdClient, prefix_end
-from ansible_collections.kubescale.calico.plugins.module_utils.etcd_ops import EtcdOpsError
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client import EtcdClient, prefix_end
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.ops import EtcdOpsError
 
 ROOT = "root"
 PERMISSIONS = ("read", "write", "readwrite")

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 from ansible.module_utils.urls import Request
 
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.urls import ETCD_DEFAULT_PORT, parse_etcd_url
+
 V2_CONNECTION_ARGSPEC = {
     "endpoints": {"type": "list", "elements": "str", "default": ["http://127.0.0.1:2379"]},
     "ca_cert": {"type": "path"},
@@ -108,8 +110,10 @@ class EtcdV2Client:
         if not self.endpoints:
             raise EtcdV2Error("endpoints: at least one etcd v2 endpoint URL is required")
         for ep in self.endpoints:
-            if urllib.parse.urlsplit(ep).scheme not in ("http", "https") or not urllib.parse.urlsplit(ep).netloc:
-                raise EtcdV2Error(f"endpoints: '{ep}' is not an http(s)://host:port URL")
+            try:
+                parse_etcd_url(ep, default_port=ETCD_DEFAULT_PORT)
+            except ValueError as exc:
+                raise EtcdV2Error(f"endpoints: {exc}") from None
         if bool(client_cert) != bool(client_key):
             raise EtcdV2Error("client_cert and client_key must be given together")
         if password and not user:

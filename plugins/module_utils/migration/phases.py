@@ -31,26 +31,26 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ansible_collections.kubescale.calico.plugins.module_utils import calico_v1
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources import (
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.fields import ValidationError
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.resources import (
     KEY_ROOT,
-    ValidationError,
     key_of,
     serialize,
     validate,
 )
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_store import (
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.store import (
     CalicoStore,
     comparable,
     new_object,
 )
-from ansible_collections.kubescale.calico.plugins.module_utils.etcd import MAX_TXN_OPS, EtcdClient, EtcdError, Op
-from ansible_collections.kubescale.calico.plugins.module_utils.etcd_v2 import EtcdV2Client
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client import MAX_TXN_OPS, EtcdClient, EtcdError, Op
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.v2 import EtcdV2Client
+from ansible_collections.kubescale.calico.plugins.module_utils.migration import v1_convert, v1_model
 
 STATE_KEY = "/kubescale/calico-migration/state"
 LOCK_KEY = "/kubescale/calico-migration/lock"
 CALICO_PREFIX = "/calico/"
-IPAM_PREFIX = calico_v1.IPAM_ROOT
+IPAM_PREFIX = v1_model.IPAM_ROOT
 # v2 prefixes read, and the depth below each at which subtrees are read in one request
 SOURCE_PREFIXES = (("/calico/v1", 2), ("/calico/bgp/v1", 1), ("/calico/ipam/v2", 1))
 
@@ -105,16 +105,16 @@ def _now() -> str:
 
 # -- source ----------------------------------------------------------------------------------
 
-def read_source(source: EtcdV2Client) -> calico_v1.V1Data:
+def read_source(source: EtcdV2Client) -> v1_model.V1Data:
     """Read the Calico v1 keyspace, one subtree at a time, into a V1Data."""
-    data = calico_v1.V1Data()
+    data = v1_model.V1Data()
     for prefix, depth in SOURCE_PREFIXES:
         for node in source.walk(prefix, split_depth=depth):
             data.add(node.key, node.value)
     return data
 
 
-def conversion_digest(conv: calico_v1.Conversion) -> str:
+def conversion_digest(conv: v1_model.Conversion) -> str:
     """sha256 over what will be stored (without uid/creationTimestamp), in write order."""
     h = hashlib.sha256()
     for _kind, obj in conv.resources:
@@ -140,7 +140,7 @@ def write_state(target: EtcdClient, state: dict) -> None:
     target.put(STATE_KEY, json.dumps(state, sort_keys=True))
 
 
-def _report(conv: calico_v1.Conversion, opts: Options) -> dict:
+def _report(conv: v1_model.Conversion, opts: Options) -> dict:
     if opts.report_file:
         fd = os.open(opts.report_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -148,7 +148,7 @@ def _report(conv: calico_v1.Conversion, opts: Options) -> dict:
     return conv.report.as_dict(limit=opts.report_limit)
 
 
-def _refuse_errors(conv: calico_v1.Conversion, opts: Options) -> None:
+def _refuse_errors(conv: v1_model.Conversion, opts: Options) -> None:
     if not conv.report.ok:
         rep = conv.report
         first = (rep.conversion_errors or rep.validation_errors or rep.name_clashes)[0]
@@ -162,7 +162,7 @@ def _refuse_errors(conv: calico_v1.Conversion, opts: Options) -> None:
                              report=_report(conv, opts))
 
 
-def summary(conv: calico_v1.Conversion) -> dict:
+def summary(conv: v1_model.Conversion) -> dict:
     return {"counts": dict(conv.report.counts), "total": sum(conv.report.counts.values()),
             "filtered": len(conv.report.filtered), "renamed": len(conv.report.converted_names)}
 
@@ -191,11 +191,11 @@ def validate_phase(source: EtcdV2Client, target: EtcdClient, opts: Options, prog
 
 
 def _ready(source: EtcdV2Client) -> str | None:
-    node = source.get(calico_v1.READY_KEY)
+    node = source.get(v1_model.READY_KEY)
     return node.value if node else None
 
 
-def _plan_counts(target: EtcdClient, conv: calico_v1.Conversion) -> dict:
+def _plan_counts(target: EtcdClient, conv: v1_model.Conversion) -> dict:
     """How many objects start would create / update / leave, from one read of the target."""
     stored = read_stored(target)
     out = {"create": 0, "update": 0, "unchanged": 0}
@@ -211,7 +211,7 @@ def _plan_counts(target: EtcdClient, conv: calico_v1.Conversion) -> dict:
 class SourceRead:
     """A conversion of the source and the v2 index it is consistent at (None: writes happened during the read)."""
 
-    conv: calico_v1.Conversion
+    conv: v1_model.Conversion
     index: int | None
     ready: str | None
 
@@ -239,7 +239,7 @@ def read_and_convert(source: EtcdV2Client) -> SourceRead:
         data = read_source(source)
         end = source.index()
         ready = data.ready
-        conv = calico_v1.convert(data, validate=validate)
+        conv = v1_convert.convert(data, validate=validate)
         del data
     gc.freeze()
     return SourceRead(conv, start if start == end else None, ready)
@@ -254,10 +254,10 @@ def start_phase(source: EtcdV2Client, target: EtcdClient, opts: Options, progres
         result["changed"] = bool(result["would_write"] and (result["would_write"]["create"]
                                                             or result["would_write"]["update"]))
         return result
-    version = source.get(calico_v1.VERSION_KEY)
+    version = source.get(v1_model.VERSION_KEY)
     try:
-        calico_v1.check_version(version.value if version else None)
-    except calico_v1.V1Error as exc:
+        v1_convert.check_version(version.value if version else None)
+    except v1_model.V1Error as exc:
         raise MigrationError(str(exc)) from None
     first = read_and_convert(source)  # refuse bad data before the first write
     progress("converted", total=len(first.conv.resources) + len(first.conv.ipam))
@@ -269,14 +269,14 @@ def start_phase(source: EtcdV2Client, target: EtcdClient, opts: Options, progres
 
 
 def _paused_conversion(source: EtcdV2Client, opts: Options, progress: Progress, first: SourceRead,
-                       actions: list[str]) -> calico_v1.Conversion:
+                       actions: list[str]) -> v1_model.Conversion:
     """Pause Calico 2.x (Ready=false) and return the conversion of the paused source.
 
     The first conversion is reused when the v2 index proves nothing was written since it was read
     (the Ready write itself aside); otherwise the source is read again, as calico-upgrade does.
     """
     if first.ready != "false" or _ready(source) != "false":
-        node = source.set(calico_v1.READY_KEY, "false")["node"]
+        node = source.set(v1_model.READY_KEY, "false")["node"]
         actions.append("set v1 Ready=false (Calico 2.x networking paused)")
         progress("paused")
         if opts.settle_time > 0:
@@ -292,7 +292,7 @@ def _paused_conversion(source: EtcdV2Client, opts: Options, progress: Progress, 
         conv = read_and_convert(source).conv
         _refuse_errors(conv, opts)
     except MigrationError:
-        source.set(calico_v1.READY_KEY, "true")
+        source.set(v1_model.READY_KEY, "true")
         actions.append("set v1 Ready=true again after the refusal")
         raise
     progress("source-reread", total=len(conv.resources) + len(conv.ipam))
@@ -454,7 +454,7 @@ def _create(target: EtcdClient, ops: list[Op], fresh: bool) -> set[str]:
     return lost
 
 
-def write_resources(target: EtcdClient, conv: calico_v1.Conversion, opts: Options, progress: Progress,
+def write_resources(target: EtcdClient, conv: v1_model.Conversion, opts: Options, progress: Progress,
                     stored: dict[str, tuple[int, str]], written: dict[str, str] | None = None,
                     fresh: bool = False) -> dict:
     """Store the v3 resources in order, reconciling by content.
@@ -493,7 +493,7 @@ def write_resources(target: EtcdClient, conv: calico_v1.Conversion, opts: Option
     return counts
 
 
-def write_ipam(target: EtcdClient, conv: calico_v1.Conversion, progress: Progress,
+def write_ipam(target: EtcdClient, conv: v1_model.Conversion, progress: Progress,
                stored: dict[str, tuple[int, str]], batch: int = 1024, fresh: bool = False) -> dict:
     """Write the IPAM keys as they are where the stored bytes differ, guarded by mod_revision."""
     counts = {"created": 0, "updated": 0, "unchanged": 0}
@@ -526,7 +526,7 @@ def write_ipam(target: EtcdClient, conv: calico_v1.Conversion, progress: Progres
     return counts
 
 
-def prune(target: EtcdClient, conv: calico_v1.Conversion, stored: dict[str, tuple[int, str]]) -> int:
+def prune(target: EtcdClient, conv: v1_model.Conversion, stored: dict[str, tuple[int, str]]) -> int:
     """Delete migrated-area keys that the conversion does not produce (an earlier run's leftovers)."""
     wanted = {key_of(obj) for _kind, obj in conv.resources} | {k for k, _value in conv.ipam}
     ops = [Op.delete(key, rev) for key, (rev, _digest) in stored.items() if key not in wanted]
@@ -534,7 +534,7 @@ def prune(target: EtcdClient, conv: calico_v1.Conversion, stored: dict[str, tupl
     return len(ops)
 
 
-def verify(target: EtcdClient, conv: calico_v1.Conversion, bodies: dict[str, str] | None = None) -> dict:
+def verify(target: EtcdClient, conv: v1_model.Conversion, bodies: dict[str, str] | None = None) -> dict:
     """Re-read the target; compare per-kind counts and per-object content hashes with the conversion.
 
     An object this run created is checked against the sha256 of the bytes it wrote (no JSON parsing);
@@ -543,7 +543,7 @@ def verify(target: EtcdClient, conv: calico_v1.Conversion, bodies: dict[str, str
     return _with_page_fallback(lambda page: _verify(target, conv, bodies or {}, page))
 
 
-def _verify(target: EtcdClient, conv: calico_v1.Conversion, bodies: dict[str, str], page: int) -> dict:
+def _verify(target: EtcdClient, conv: v1_model.Conversion, bodies: dict[str, str], page: int) -> dict:
     expected = {key_of(obj): (kind, obj) for kind, obj in conv.resources}
     expected_ipam = {k: hashlib.sha256(v).hexdigest() for k, v in conv.ipam}
     mismatches: list[str] = []
@@ -610,7 +610,7 @@ def abort_phase(source: EtcdV2Client, target: EtcdClient | None, opts: Options, 
         return {"changed": False, "phase": "abort", "actions": [], "ready_v1": ready}
     warnings = []
     if not opts.check_mode:
-        source.set(calico_v1.READY_KEY, "true")
+        source.set(v1_model.READY_KEY, "true")
         try:  # the marker is bookkeeping: an unreachable target must not block resuming Calico 2.x
             state = read_state(target) if target is not None else None
             if state is not None and state.get("phase") != "complete":
@@ -640,69 +640,3 @@ def _run(phase: str, source: EtcdV2Client, target: EtcdClient, opts: Options, pr
     if phase == "abort":
         return abort_phase(source, target, opts, progress)
     raise ValidationError(f"phase: {phase!r} is not one of validate, start, complete, abort")
-
-
-# -- generic etcd v2 → v3 copy ---------------------------------------------------------------
-
-def _dest_key(key: str, prefix: str, dest: str | None) -> str:
-    if dest is None:
-        return key
-    return dest.rstrip("/") + key[len(prefix.rstrip("/")):]
-
-
-def copy_v2_prefix(source: EtcdV2Client, target: EtcdClient, prefix: str, destination_prefix: str | None = None,
-                   check_mode: bool = False, split_depth: int = 2, max_ops: int = MAX_TXN_OPS) -> dict:
-    """Copy every v2 key under ``prefix`` into v3 (optionally under another prefix), online.
-
-    Directories are dropped (v3 has none); a key with a TTL is written with a lease of its remaining
-    TTL (``etcdctl migrate`` makes it permanent or drops it); only keys whose value differs are
-    written, in guarded transactions of at most ``max_ops``; the result is verified by count and hash.
-    """
-    if not prefix.startswith("/"):
-        raise ValidationError(f"prefix: {prefix!r} must start with '/'")
-    if destination_prefix is not None and not destination_prefix.startswith("/"):
-        raise ValidationError(f"destination_prefix: {destination_prefix!r} must start with '/'")
-    nodes = list(source.walk(prefix, split_depth=split_depth))
-    items = [(_dest_key(n.key, prefix, destination_prefix), n.value.encode(), n.ttl or 0) for n in nodes]
-    current = target.get_many([k for k, _value, _ttl in items]) if items else {}
-    todo = []
-    unchanged = 0
-    for key, value, ttl in items:
-        kv = current.get(key)
-        if kv is not None and kv.value == value and (not ttl or kv.lease):
-            unchanged += 1
-            continue
-        todo.append((key, value, ttl, kv))
-    created = sum(1 for t in todo if t[3] is None)
-    result = {"changed": bool(todo), "copied": len(todo), "created": created, "updated": len(todo) - created,
-              "unchanged": unchanged, "ttl_keys": sum(1 for _key, _value, ttl in items if ttl),
-              "source_keys": len(items), "leases": {}}
-    if check_mode or not todo:
-        result["verification"] = _verify_copy(target, items) if not check_mode else None
-        return result
-    leases: dict[int, int] = {}
-    for _key, _value, ttl, _kv in todo:
-        if ttl and ttl not in leases:
-            leases[ttl] = target.grant_lease(ttl)
-    ops = [Op.put(key, value, kv.mod_revision if kv else 0, lease=leases.get(ttl, 0)) for key, value, ttl, kv in todo]
-    lost = target.apply(ops, max_ops=max_ops)
-    if lost:
-        raise MigrationError(f"{len(lost)} keys changed in the target while copying (first: {lost[0].key}); rerun")
-    result["leases"] = {str(ttl): lease for ttl, lease in leases.items()}
-    result["verification"] = _verify_copy(target, items)
-    if not result["verification"]["ok"]:
-        raise MigrationError(f"verification failed: {result['verification']}", verification=result["verification"])
-    return result
-
-
-def _verify_copy(target: EtcdClient, items: list[tuple[str, bytes, int]]) -> dict:
-    """Re-read the copied keys; compare count and a hash over sorted (key, value) pairs."""
-    want = hashlib.sha256()
-    for key, value, _ttl in sorted(items):
-        want.update(key.encode() + b"\0" + value + b"\n")
-    found = target.get_many(sorted(k for k, _value, _ttl in items)) if items else {}
-    have = hashlib.sha256()
-    for key in sorted(found):
-        have.update(key.encode() + b"\0" + found[key].value + b"\n")
-    return {"ok": len(found) == len(items) and want.hexdigest() == have.hexdigest(), "expected": len(items),
-            "found": len(found), "sha256": have.hexdigest()}

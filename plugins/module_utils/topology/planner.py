@@ -1,3 +1,5 @@
+# Copyright: kubescale.calico contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """BGP topology planner: full mesh or route reflectors, chosen from the inventory.
 
 Pure code, no I/O. ``plan_topology(groups, hostvars, settings)`` returns a plain,
@@ -18,300 +20,41 @@ How reflectors are chosen (docs/topology.md has the long form):
   by rendezvous hashing of (cluster ID, host name). Cluster k's reflectors therefore never depend on
   workers nor on clusters after k: adding a worker never moves a reflector nor its cluster ID;
 * clients are assigned rack by rack (host by host when racks are absent or a rack does not fit) to
-  their rendezvous-preferred cluster that still has room;
+  the cluster with the most room left (ties broken by rendezvous hashing);
 * ``previous`` (a plan or ``{host: cluster_id}``) keeps reflectors where they are, so that removing
   a reflector host replaces only that host and moves only its clients.
 """
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources import (
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.resources import (
     API_VERSION,
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
-    ValidationError,
-    parse_as_number,
-    validate_cluster_id,
-    validate_ip,
-    validate_label_name,
-    validate_name,
 )
-
-NODE_GROUPS = ("master", "management", "proxy", "worker")
-RR_GROUP = "route_reflectors"
-LABEL_PREFIX = "kubescale.io/"
-LABEL_GROUP = "kubescale.io/group"
-LABEL_RACK = "kubescale.io/rack"
-LABEL_ZONE = "kubescale.io/zone"
-LABEL_RR = "kubescale.io/route-reflector"
-LABEL_RR_CLUSTER = "kubescale.io/rr-cluster"
-LABEL_RR_CLIENT_OF = "kubescale.io/rr-client-of"
-PEER_PREFIX = "kubescale-"
-
-DEFAULTS: dict = {
-    "mesh_max_nodes": 200,
-    "rr_capacity": 1000,
-    "rr_per_client": 2,
-    "rr_candidate_groups": ["management", "master"],
-    "rr_kind": "in_cluster",
-    "as_number": 64512,
-    "bgp_mode": "auto",
-    "rr_cluster_id_base": "224.0.0.1",
-    "router_peers": [],
-}
-MODES = ("auto", "mesh", "route_reflector")
-KINDS = ("in_cluster", "external")
-
-
-class TopologyError(ValueError):
-    """An inventory or setting the planner refuses; the message names the field and the rule."""
-
-
-# --------------------------------------------------------------------------------------------
-# validators: the shared ones from calico_resources, their errors turned into TopologyError
-
-
-def _text(value) -> str:
-    return value if isinstance(value, str) else str(value)
-
-
-def _as_number(value, field: str) -> int:
-    """An AS number, plain or asdot ("1.10"), 1..4294967295 (0 means "unset" in Calico)."""
-    try:
-        number = parse_as_number(value if isinstance(value, (bool, int, str)) else str(value), field)
-    except ValidationError as exc:
-        raise TopologyError(str(exc)) from None
-    if number == 0:
-        raise TopologyError(f"{field}: AS number 0 is reserved; use 1..4294967295")
-    return number
-
-
-def _ipv4(value, field: str) -> str:
-    try:
-        return validate_ip(_text(value), field, version=4)
-    except ValidationError as exc:
-        raise TopologyError(str(exc)) from None
-
-
-def _cluster_id(value, field: str) -> str:
-    try:
-        return validate_cluster_id(_text(value), field)
-    except ValidationError as exc:
-        raise TopologyError(str(exc)) from None
-
-
-def _domain_name(value, field: str) -> str | None:
-    """A rack or zone name: a DNS-1123 label, because it becomes a label value and part of names."""
-    if value is None or value == "":
-        return None
-    try:
-        return validate_label_name(_text(value), field)
-    except ValidationError as exc:
-        raise TopologyError(str(exc)) from None
-
-
-def _node_name(value, field: str) -> str:
-    try:
-        return validate_name(_text(value), field)
-    except ValidationError as exc:
-        raise TopologyError(f"{exc}; set calico_node_name") from None
-
-
-def _int_setting(settings: Mapping, key: str, minimum: int) -> int:
-    value = settings[key]
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
-        raise TopologyError(f"calico_{key}: {value!r} must be an integer >= {minimum}")
-    number = int(value)
-    if number < minimum:
-        raise TopologyError(f"calico_{key}: {number} must be an integer >= {minimum}")
-    return number
-
-
-# --------------------------------------------------------------------------------------------
-# helpers
-
-
-def _score(key: str, name: str) -> int:
-    """Rendezvous (highest random weight) score of ``name`` for ``key``; stable across runs."""
-    return int.from_bytes(hashlib.blake2b(f"{key}\x00{name}".encode(), digest_size=8).digest(), "big")
-
-
-def _ip_name(ip: str) -> str:
-    return ip.replace(".", "-")
-
-
-def _cluster_ids(base: str, count: int) -> list[str]:
-    start = int(ipaddress.IPv4Address(base))
-    if start + count - 1 > 0xFFFFFFFF:
-        raise TopologyError(f"calico_rr_cluster_id_base: {base} leaves no room for {count} cluster IDs")
-    return [str(ipaddress.IPv4Address(start + i)) for i in range(count)]
-
-
-def normalise_settings(settings: Mapping | None = None, **overrides) -> dict:
-    """Merge settings over DEFAULTS; accepts both ``calico_x`` and ``x`` keys; validates them."""
-    raw: dict = dict(DEFAULTS)
-    for source in (settings or {}, overrides):
-        for key, value in source.items():
-            name = key.removeprefix("calico_")
-            if name not in DEFAULTS:
-                raise TopologyError(f"{key}: unknown setting; known: {', '.join('calico_' + k for k in DEFAULTS)}")
-            if value is not None:
-                raw[name] = value
-    out = dict(raw)
-    out["mesh_max_nodes"] = _int_setting(raw, "mesh_max_nodes", 0)
-    out["rr_capacity"] = _int_setting(raw, "rr_capacity", 1)
-    out["rr_per_client"] = _int_setting(raw, "rr_per_client", 2)
-    out["as_number"] = _as_number(raw["as_number"], "calico_as_number")
-    if raw["bgp_mode"] not in MODES:
-        raise TopologyError(f"calico_bgp_mode: {raw['bgp_mode']!r} must be one of {', '.join(MODES)}")
-    if raw["rr_kind"] not in KINDS:
-        raise TopologyError(f"calico_rr_kind: {raw['rr_kind']!r} must be one of {', '.join(KINDS)}")
-    groups = raw["rr_candidate_groups"]
-    if isinstance(groups, str) or not isinstance(groups, Iterable) or not all(isinstance(g, str) for g in groups):
-        raise TopologyError(f"calico_rr_candidate_groups: {groups!r} must be a list of group names")
-    out["rr_candidate_groups"] = [str(g) for g in groups]
-    out["rr_cluster_id_base"] = _cluster_id(raw["rr_cluster_id_base"], "calico_rr_cluster_id_base")
-    out["router_peers"] = _router_peer_list(raw["router_peers"], "calico_router_peers")
-    return out
-
-
-def _router_peer_list(value, field: str) -> list[dict]:
-    if value in (None, ""):
-        return []
-    if isinstance(value, (Mapping, str)) or not isinstance(value, Iterable):
-        raise TopologyError(f"{field}: must be a list of {{ip, as_number}} entries")
-    peers = []
-    for i, entry in enumerate(value):
-        where = f"{field}[{i}]"
-        if not isinstance(entry, Mapping):
-            raise TopologyError(f"{where}: must be a mapping with ip and as_number")
-        ip = entry.get("ip", entry.get("peer_ip"))
-        asn = entry.get("as_number", entry.get("as"))
-        if ip is None or asn is None:
-            raise TopologyError(f"{where}: ip and as_number are required")
-        peers.append({"ip": _ipv4(ip, f"{where}.ip"), "as_number": _as_number(asn, f"{where}.as_number")})
-    return peers
-
-
-# --------------------------------------------------------------------------------------------
-# inventory reading
-
-
-def _members(groups: Mapping, name: str) -> list[str]:
-    hosts = groups.get(name) or []
-    if isinstance(hosts, str):
-        raise TopologyError(f"groups[{name}]: must be a list of host names")
-    return [str(h) for h in hosts]
-
-
-def _bgp_ip(host: str, hv: Mapping) -> str:
-    if hv.get("calico_bgp_ip") not in (None, ""):
-        return _ipv4(hv["calico_bgp_ip"], f"hostvars[{host}].calico_bgp_ip")
-    fact = hv.get("ansible_default_ipv4")
-    if isinstance(fact, Mapping) and fact.get("address"):
-        return _ipv4(fact["address"], f"hostvars[{host}].ansible_default_ipv4.address")
-    address = hv.get("ansible_host")
-    if address not in (None, ""):
-        try:
-            return str(ipaddress.IPv4Address(str(address)))
-        except (ipaddress.AddressValueError, ValueError):
-            pass
-    raise TopologyError(
-        f"hostvars[{host}].calico_bgp_ip: no BGP IPv4 address; set calico_bgp_ip, gather the "
-        "ansible_default_ipv4 fact, or give an IPv4 ansible_host"
-    )
-
-
-def _prefix_len(hv: Mapping) -> int:
-    fact = hv.get("ansible_default_ipv4")
-    if hv.get("calico_bgp_ip") in (None, "") and isinstance(fact, Mapping):
-        prefix = fact.get("prefix")
-        if prefix is not None and str(prefix).isdigit() and 0 < int(prefix) <= 32:
-            return int(prefix)
-    return 32
-
-
-def _read_hosts(groups: Mapping, hostvars: Mapping, settings: dict) -> tuple[dict, dict]:
-    """Return (nodes, external) as {host: info}; refuses ambiguous group membership."""
-    kind = settings["rr_kind"]
-    primary: dict[str, str] = {}
-    for group in NODE_GROUPS:
-        for host in _members(groups, group):
-            other = primary.get(host)
-            if other is None or other == group:
-                primary[host] = group
-            elif group == "worker":
-                continue  # a master/management/proxy host that also runs workloads
-            else:
-                raise TopologyError(
-                    f"groups: host {host} is in node groups {other} and {group}; a host may be in one "
-                    "of master, management, proxy (and may also be in worker)"
-                )
-    rr_hosts = _members(groups, RR_GROUP)
-    external_names: list[str] = []
-    if kind == "in_cluster":
-        for host in rr_hosts:
-            primary.setdefault(host, RR_GROUP)
-    else:
-        clash = sorted(h for h in rr_hosts if h in primary)
-        if clash:
-            raise TopologyError(
-                f"groups[{RR_GROUP}]: {', '.join(clash[:5])} also in a node group; with "
-                "calico_rr_kind=external a reflector is a dedicated BIRD host, not a Calico node"
-            )
-        external_names = rr_hosts
-
-    nodes = {host: _host_info(host, group, hostvars, settings) for host, group in primary.items()}
-    external = {host: _host_info(host, RR_GROUP, hostvars, settings) for host in external_names}
-    _refuse_duplicates(list(nodes.values()) + list(external.values()))
-    return nodes, external
-
-
-def _host_info(host: str, group: str, hostvars: Mapping, settings: dict) -> dict:
-    hv = hostvars.get(host)
-    if hv is None:
-        raise TopologyError(f"hostvars[{host}]: host is in group {group} but has no hostvars")
-    name = _node_name(hv.get("calico_node_name") or host, f"hostvars[{host}].calico_node_name")
-    asn_raw = hv.get("calico_as_number")
-    return {
-        "host": host,
-        "name": name,
-        "group": group,
-        "ip": _bgp_ip(host, hv),
-        "prefix": _prefix_len(hv),
-        "rack": _domain_name(hv.get("calico_rack"), f"hostvars[{host}].calico_rack"),
-        "zone": _domain_name(hv.get("calico_zone"), f"hostvars[{host}].calico_zone"),
-        "as_number": settings["as_number"]
-        if asn_raw in (None, "")
-        else _as_number(asn_raw, f"hostvars[{host}].calico_as_number"),
-        "router_peers": _router_peer_list(hv.get("calico_router_peers"), f"hostvars[{host}].calico_router_peers"),
-    }
-
-
-def _refuse_duplicates(infos: list[dict]) -> None:
-    seen_ip: dict[str, str] = {}
-    seen_name: dict[str, str] = {}
-    for info in sorted(infos, key=lambda i: i["host"]):
-        if info["ip"] in seen_ip:
-            raise TopologyError(
-                f"hostvars[{info['host']}].calico_bgp_ip: {info['ip']} is also the BGP IP of "
-                f"{seen_ip[info['ip']]}; every BGP speaker needs its own address"
-            )
-        if info["name"] in seen_name:
-            raise TopologyError(
-                f"hostvars[{info['host']}].calico_node_name: {info['name']} is also the node name of "
-                f"{seen_name[info['name']]}"
-            )
-        seen_ip[info["ip"]] = info["host"]
-        seen_name[info["name"]] = info["host"]
-
-
-# --------------------------------------------------------------------------------------------
-# reflector choice
+from ansible_collections.kubescale.calico.plugins.module_utils.topology.inventory import (
+    DEFAULTS,
+    LABEL_GROUP,
+    LABEL_RACK,
+    LABEL_RR,
+    LABEL_RR_CLIENT_OF,
+    LABEL_RR_CLUSTER,
+    LABEL_ZONE,
+    NODE_GROUPS,
+    PEER_PREFIX,
+    RR_GROUP,
+    TopologyError,
+    as_cluster_id,
+    cluster_ids,
+    group_members,
+    ip_name,
+    normalise_settings,
+    read_hosts,
+    rendezvous_score,
+)
 
 
 def _cluster_count(n_nodes: int, settings: dict, in_cluster: bool) -> int:
@@ -326,12 +69,12 @@ def _candidates(groups: Mapping, nodes: dict, external: dict, settings: dict) ->
     """Candidate hosts and their tier (lower is preferred)."""
     if external or settings["rr_kind"] == "external":
         return sorted(external), {h: 0 for h in external}
-    rr_hosts = _members(groups, RR_GROUP)
+    rr_hosts = group_members(groups, RR_GROUP)
     if rr_hosts:
         return sorted(set(rr_hosts)), {h: 0 for h in rr_hosts}
     tiers: dict[str, int] = {}
     for tier, group in enumerate(settings["rr_candidate_groups"]):
-        for host in _members(groups, group):
+        for host in group_members(groups, group):
             if host in nodes:
                 tiers.setdefault(host, tier)
     return sorted(tiers), tiers
@@ -399,7 +142,7 @@ def _choose_reflectors(
                     dom not in domains,
                     -tiers.get(host, 0),
                     domain_free[dom],
-                    _score(cid, host),
+                    rendezvous_score(cid, host),
                 )
 
             ordered = sorted(free, key=rank, reverse=True)
@@ -439,13 +182,13 @@ def _assign_clients(clients: list[dict], cids: list[str], capacity: int, keep: d
         hosts = sorted(units[unit])
         fits = [c for c in cids if room[c] >= len(hosts)]
         if fits:
-            target = max(fits, key=lambda c, u=unit: (room[c], _score(u, c)))
+            target = max(fits, key=lambda c, u=unit: (room[c], rendezvous_score(u, c)))
             for host in hosts:
                 out[host] = target
             room[target] -= len(hosts)
             continue
         for host in hosts:
-            target = max(cids, key=lambda c, h=host: (room[c], _score(h, c)))
+            target = max(cids, key=lambda c, h=host: (room[c], rendezvous_score(h, c)))
             if room[target] <= 0:  # cannot happen: K is chosen so that K * capacity >= clients
                 raise TopologyError("calico_rr_capacity: not enough reflector capacity for every client")
             out[host] = target
@@ -503,7 +246,7 @@ def _reflector_peers(reflectors: list[dict], kind: str, as_number: int) -> list[
         for cid in sorted({r["cluster_id"] for r in reflectors}):
             peers.append(
                 _peer(
-                    f"{PEER_PREFIX}rr-clients-{_ip_name(cid)}",
+                    f"{PEER_PREFIX}rr-clients-{ip_name(cid)}",
                     {
                         "nodeSelector": f"{LABEL_RR_CLIENT_OF} == '{cid}'",
                         "peerSelector": f"{LABEL_RR_CLUSTER} == '{cid}'",
@@ -514,7 +257,7 @@ def _reflector_peers(reflectors: list[dict], kind: str, as_number: int) -> list[
     for r in reflectors:
         peers.append(
             _peer(
-                f"{PEER_PREFIX}rr-{_ip_name(r['cluster_id'])}-{_ip_name(r['ip'])}",
+                f"{PEER_PREFIX}rr-{ip_name(r['cluster_id'])}-{ip_name(r['ip'])}",
                 {
                     "nodeSelector": f"{LABEL_RR_CLIENT_OF} == '{r['cluster_id']}'",
                     "peerIP": r["ip"],
@@ -532,7 +275,7 @@ def _router_peers(nodes: list[dict], infos: dict, global_peers: list[dict]) -> t
     resources: list[dict] = []
     keyset = {(p["ip"], p["as_number"]) for p in global_peers}
     for ip, asn in sorted(keyset):
-        name = f"{PEER_PREFIX}router-{_ip_name(ip)}"
+        name = f"{PEER_PREFIX}router-{ip_name(ip)}"
         summary.append({"name": name, "ip": ip, "as_number": asn, "scope": "global"})
         resources.append(_peer(name, {"peerIP": ip, "asNumber": asn}))
     holders: dict[tuple, list[dict]] = {}
@@ -549,7 +292,7 @@ def _router_peers(nodes: list[dict], infos: dict, global_peers: list[dict]) -> t
             rack_sizes[node["rack"]] = rack_sizes.get(node["rack"], 0) + 1
     for (ip, asn), members in sorted(holders.items()):
         if len(members) == len(nodes):
-            name = f"{PEER_PREFIX}router-{_ip_name(ip)}"
+            name = f"{PEER_PREFIX}router-{ip_name(ip)}"
             summary.append({"name": name, "ip": ip, "as_number": asn, "scope": "global"})
             resources.append(_peer(name, {"peerIP": ip, "asNumber": asn}))
             continue
@@ -559,14 +302,14 @@ def _router_peers(nodes: list[dict], infos: dict, global_peers: list[dict]) -> t
         for rack in sorted(per_rack, key=lambda r: r or ""):
             group = per_rack[rack]
             if rack and len(group) == rack_sizes[rack]:
-                name = f"{PEER_PREFIX}router-rack-{rack}-{_ip_name(ip)}"
+                name = f"{PEER_PREFIX}router-rack-{rack}-{ip_name(ip)}"
                 summary.append({"name": name, "ip": ip, "as_number": asn, "scope": "rack", "rack": rack})
                 resources.append(
                     _peer(name, {"nodeSelector": f"{LABEL_RACK} == '{rack}'", "peerIP": ip, "asNumber": asn})
                 )
                 continue
             for node in sorted(group, key=lambda n: n["name"]):
-                name = f"{PEER_PREFIX}router-node-{node['name']}-{_ip_name(ip)}"
+                name = f"{PEER_PREFIX}router-node-{node['name']}-{ip_name(ip)}"
                 if len(name) > 253:
                     raise TopologyError(
                         f"hostvars[{node['host']}].calico_router_peers: peer name {name[:40]}... exceeds 253 characters"
@@ -618,7 +361,7 @@ def plan_topology(groups: Mapping, hostvars: Mapping, settings: Mapping | None =
     """Plan the BGP topology of an inventory; raises TopologyError before anything is decided."""
     settings = normalise_settings(settings)
     warnings: list[str] = []
-    nodes_info, external_info = _read_hosts(groups, hostvars, settings)
+    nodes_info, external_info = read_hosts(groups, hostvars, settings)
     infos = {**nodes_info, **external_info}
     n = len(nodes_info)
     if n == 0:
@@ -635,7 +378,7 @@ def plan_topology(groups: Mapping, hostvars: Mapping, settings: Mapping | None =
             groups, nodes_info, external_info, settings, previous, warnings
         )
         reason = f"{reason}; {detail}"
-    elif _members(groups, RR_GROUP):
+    elif group_members(groups, RR_GROUP):
         warnings.append(f"groups[{RR_GROUP}] is not used: the plan is a full mesh")
 
     by_name = sorted(nodes_info.values(), key=lambda i: i["name"])
@@ -734,11 +477,11 @@ def _plan_reflectors(groups, nodes_info, external_info, settings, previous, warn
         )
     keep, keep_clients = _previous_assignments(previous)
     for host, cid in (keep | keep_clients).items():
-        _cluster_id(cid, f"previous[{host}]")
+        as_cluster_id(cid, f"previous[{host}]")
     k = _keep_cluster_count(k, keep, settings, len(candidates), n if in_cluster else None)
     if in_cluster and n - k * per < 1:
         raise TopologyError(f"calico_rr_per_client: {k * per} reflectors leave no clients among {n} nodes")
-    cids = _cluster_ids(settings["rr_cluster_id_base"], k)
+    cids = cluster_ids(settings["rr_cluster_id_base"], k)
     infos = {**nodes_info, **external_info}
     chosen = _choose_reflectors(cids, candidates, tiers, infos, per, keep)
     reflector_cluster = {h: cid for cid, hosts in chosen.items() for h in hosts}

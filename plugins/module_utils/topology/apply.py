@@ -22,18 +22,18 @@ from __future__ import annotations
 import gc
 import ipaddress
 
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources import (
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.fields import ValidationError
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.resources import (
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
-    ValidationError,
     key_for,
 )
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_store import (
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.store import (
     ApplyResult,
     CalicoStore,
     comparable,
 )
-from ansible_collections.kubescale.calico.plugins.module_utils.topology import (
+from ansible_collections.kubescale.calico.plugins.module_utils.topology.inventory import (
     LABEL_GROUP,
     LABEL_RACK,
     LABEL_RR,

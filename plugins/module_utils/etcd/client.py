@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NamedTuple
 
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.urls import ETCD_DEFAULT_PORT, parse_etcd_url
+
 if "google.protobuf" not in __import__("sys").modules:
     os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
 os.environ.setdefault("GRPC_VERBOSITY", "NONE")  # gRPC's own stderr chatter; errors are raised as EtcdError
@@ -41,17 +43,8 @@ except Exception:  # ImportError, or TypeError from protobuf when it was loaded 
 
 MAX_TXN_OPS = 128
 DEFAULT_PAGE_SIZE = 1000
+DEFAULT_TIMEOUT = 10.0  # seconds; the one default for every etcd call of the collection
 
-ETCD_CONNECTION_ARGSPEC = dict(
-    endpoints=dict(type="list", elements="str", default=["http://127.0.0.1:2379"]),
-    ca_cert=dict(type="path", aliases=["cacert"]),
-    client_cert=dict(type="path", aliases=["cert"]),
-    client_key=dict(type="path", aliases=["key"], no_log=False),
-    user=dict(type="str"),
-    password=dict(type="str", no_log=True),
-    timeout=dict(type="float", default=10.0),
-)
-ETCD_CONNECTION_REQUIRED_TOGETHER = [["client_cert", "client_key"], ["user", "password"]]
 
 
 class EtcdError(Exception):
@@ -108,18 +101,11 @@ def _kv(item) -> KeyValue:
 
 def split_endpoint(endpoint: str) -> tuple[str, str]:
     """Return (scheme, host:port) of an endpoint URL; a bare host:port counts as http."""
-    scheme, sep, rest = endpoint.partition("://")
-    if not sep:
-        scheme, rest = "http", endpoint
-    scheme = scheme.lower()
-    if scheme not in ("http", "https"):
-        raise EtcdError(f"endpoint {endpoint}: scheme must be http or https")
-    target = rest.rstrip("/")
-    if not target or "/" in target:
-        raise EtcdError(f"endpoint {endpoint}: expected scheme://host:port")
-    if ":" not in target.rsplit("]", 1)[-1]:
-        target += ":2379"
-    return scheme, target
+    try:
+        url = parse_etcd_url(endpoint, bare_scheme="http", default_port=ETCD_DEFAULT_PORT)
+    except ValueError as exc:
+        raise EtcdError(f"endpoints: {exc}") from None
+    return url.scheme, url.netloc
 
 
 def describe_rpc_error(exc: Exception, endpoint: str, timeout: float) -> str:
@@ -166,7 +152,7 @@ class EtcdClient:
 
     def __init__(self, endpoints: list[str] | str, ca_cert: str | None = None, client_cert: str | None = None,
                  client_key: str | None = None, user: str | None = None, password: str | None = None,
-                 timeout: float = 10.0) -> None:
+                 timeout: float = DEFAULT_TIMEOUT) -> None:
         if not HAS_ETCD3:
             raise EtcdError("the Python library etcd3 (with grpcio and protobuf) is required: " +
                             (ETCD3_IMPORT_ERROR or "").strip().splitlines()[-1])
@@ -633,26 +619,6 @@ class EtcdClient:
         """
         probe = f"kubescale-auth-probe-{os.getpid()}"
         return self.authenticate(probe, os.urandom(16).hex()) is not None
-
-
-def client_from_params(params: dict) -> EtcdClient:
-    """An EtcdClient from module parameters named as in ETCD_CONNECTION_ARGSPEC."""
-    return EtcdClient(endpoints=params["endpoints"], ca_cert=params.get("ca_cert"),
-                      client_cert=params.get("client_cert"), client_key=params.get("client_key"),
-                      user=params.get("user"), password=params.get("password"),
-                      timeout=params.get("timeout") or 10.0)
-
-
-def client_from_module(module) -> EtcdClient:
-    """The client for an AnsibleModule, failing it cleanly when etcd3 is missing or the options are wrong."""
-    if not HAS_ETCD3:
-        from ansible.module_utils.basic import missing_required_lib
-
-        module.fail_json(msg=missing_required_lib("etcd3 (with grpcio and protobuf)"), exception=ETCD3_IMPORT_ERROR)
-    try:
-        return client_from_params(module.params)
-    except EtcdError as exc:
-        module.fail_json(msg=str(exc))
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.2) -> bool:

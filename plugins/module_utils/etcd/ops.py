@@ -13,9 +13,9 @@ import fnmatch
 import os
 import re
 import time
-from urllib.parse import urlsplit
 
-from ansible_collections.kubescale.calico.plugins.module_utils.etcd import EtcdClient, EtcdError
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client import EtcdClient, EtcdError
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.urls import parse_etcd_url
 
 
 class EtcdOpsError(Exception):
@@ -158,15 +158,10 @@ def validate_peer_urls(urls: list[str] | None) -> list[str] | None:
         raise EtcdOpsError("peer_urls: give at least one peer URL")
     clean = []
     for url in urls:
-        parts = urlsplit(url.strip())
         try:
-            port = parts.port
-        except ValueError:
-            port = None
-        if parts.scheme not in ("http", "https") or not parts.hostname or not port or \
-                parts.path not in ("", "/") or parts.query or parts.fragment:
-            raise EtcdOpsError(f"peer_urls: {url!r} must be http(s)://host:port (scheme, host and port, no path)")
-        clean.append(f"{parts.scheme}://{parts.netloc}")
+            clean.append(str(parse_etcd_url(url)))
+        except ValueError as exc:
+            raise EtcdOpsError(f"peer_urls: {exc}") from None
     if len(set(clean)) != len(clean):
         raise EtcdOpsError("peer_urls: the same URL is listed twice")
     return clean

@@ -457,3 +457,13 @@ def write_report(plan: dict, dest: str, formats=tuple(REPORT_FILES), check_mode:
         "reflectors": plan["reflectors"],
         "warnings_plan": plan["warnings"],
     }
+
+
+# The options of bgp_topology_report, shared by the module and its action plugin.
+REPORT_ARGUMENT_SPEC = {
+    "plan": {"type": "dict"},
+    "settings": {"type": "dict"},
+    "previous": {"type": "raw"},
+    "dest": {"type": "path", "required": True},
+    "formats": {"type": "list", "elements": "str", "choices": list(REPORT_FILES), "default": list(REPORT_FILES)},
+}

@@ -15,24 +15,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ansible_collections.kubescale.calico.plugins.module_utils.calico_resources import (
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.fields import ValidationError, validate_name
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.resources import (
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
-    ValidationError,
     check_immutable,
     deserialize,
     key_for,
     key_of,
-    parse_selector,
     resource_kind,
-    selector_matches,
     serialize,
     storage_name,
     validate,
     validate_identity,
-    validate_name,
 )
-from ansible_collections.kubescale.calico.plugins.module_utils.etcd import MAX_TXN_OPS, EtcdClient, EtcdError, Op
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.selector import parse_selector, selector_matches
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client import MAX_TXN_OPS, EtcdClient, EtcdError, Op
 
 MAX_ATTEMPTS = 5
 PREFIX_READ_MIN = 256  # wanted keys under one prefix before a paged range replaces batched gets
