@@ -226,9 +226,9 @@ def test_prune_of_another_tools_objects_is_refused(etcd_single, store):
 
 
 @pytest.mark.parametrize("options, match", [
-    ({"endpoints": ["ftp://127.0.0.1:2379"]}, r"^endpoints: 'ftp://127\.0\.0\.1:2379' must be http\(s\)://host:port"),
+    ({"endpoints": ["ftp://127.0.0.1:2379"]}, r"^endpoint ftp://127\.0\.0\.1:2379: scheme must be http or https$"),
     ({"endpoints": []}, r"^endpoints: at least one etcd endpoint is required$"),
-    ({"endpoints": ["https://127.0.0.1:2379/path"]}, r"host:port \(scheme, host and port, no path\)$"),
+    ({"endpoints": ["https://127.0.0.1:2379/path"]}, r"expected scheme://host:port$"),
     ({"client_cert": "/nonexistent/cert.pem"}, r"^client_cert and client_key must be given together$"),
     ({"user": "calico"}, r"^user and password must be given together$"),
     ({"ca_cert": "/nonexistent/ca.pem"}, r"^ca_cert /nonexistent/ca\.pem: cannot read \(No such file or directory\)$"),

@@ -48,8 +48,9 @@ PLAYBOOK = """\
 
 
 def _clean_env(**extra: str) -> dict:
-    """The environment of a user outside this repository: no ANSIBLE_* settings of the test run."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    """The environment of a user outside this repository: no ANSIBLE_* settings nor PYTHONPATH of the test run
+    (the checkout on PYTHONPATH would count as an installed collection)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_") and k != "PYTHONPATH"}
     env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="False", ANSIBLE_INVENTORY_UNPARSED_WARNING="False",
                **extra)
     return env

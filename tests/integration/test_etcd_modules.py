@@ -256,8 +256,8 @@ def test_member_refusals_change_nothing(cluster, etcd_single):
 
 
 MEMBER_BAD_INPUT = [
-    ({"name": "x", "peer_urls": ["127.0.0.1:2380"]}, "peer_urls: '127.0.0.1:2380' must be http(s)://host:port"),
-    ({"name": "x", "peer_urls": ["http://127.0.0.1:2380/p"]}, "must be http(s)://host:port"),
+    ({"name": "x", "peer_urls": ["127.0.0.1:2380"]}, "peer_urls: 127.0.0.1:2380: scheme must be http or https"),
+    ({"name": "x", "peer_urls": ["http://127.0.0.1:2380/p"]}, "expected scheme://host:port"),
     ({"name": "x", "peer_urls": []}, "peer_urls: give at least one peer URL"),
     ({"name": "a=b", "peer_urls": ["http://127.0.0.1:2380"]}, "name: 'a=b' is not a valid member name"),
     ({"name": "x"}, "state is present but all of the following are missing: peer_urls"),

@@ -104,7 +104,7 @@ def split_endpoint(endpoint: str) -> tuple[str, str]:
     try:
         url = parse_etcd_url(endpoint, bare_scheme="http", default_port=ETCD_DEFAULT_PORT)
     except ValueError as exc:
-        raise EtcdError(f"endpoints: {exc}") from None
+        raise EtcdError(f"endpoint {exc}") from None
     return url.scheme, url.netloc
 
 

@@ -29,23 +29,22 @@ def parse_etcd_url(url: str, *, bare_scheme: str | None = None, default_port: in
 
     ``bare_scheme``: the scheme of a URL given without one (``host:port``); None refuses it.
     ``default_port``: the port of a URL given without one; None refuses it.
+    The message starts with the URL as given, so callers prefix only the option's name.
     """
     text = url.strip() if isinstance(url, str) else ""
     if bare_scheme and text and "://" not in text:
         text = f"{bare_scheme}://{text}"
     parts = urlsplit(text)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError(f"{url}: scheme must be http or https")
     try:
         port = parts.port
     except ValueError:
-        raise ValueError(f"{url!r} must be http(s)://host:port (the port must be a number 1-65535)") from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") or parts.query \
-            or parts.fragment:
-        raise ValueError(f"{url!r} must be http(s)://host:port (scheme, host and port, no path)")
-    if port is None:
-        if default_port is None:
-            raise ValueError(f"{url!r} must be http(s)://host:port (the port is missing)")
-        port = default_port
+        port = -1
+    if not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment \
+            or (port is None and default_port is None):
+        raise ValueError(f"{url}: expected scheme://host:port")
+    port = default_port if port is None else port
     if not 1 <= port <= 65535:
-        raise ValueError(f"{url!r} must be http(s)://host:port (the port must be a number 1-65535)")
-    return EtcdURL(scheme, parts.hostname, port)
+        raise ValueError(f"{url}: the port must be a number 1-65535")
+    return EtcdURL(parts.scheme.lower(), parts.hostname, port)
