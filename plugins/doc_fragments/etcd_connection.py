@@ -12,9 +12,12 @@ options:
     description:
       - etcd v3 client URLs, tried in order; when one cannot be reached the next is used.
       - Use C(https://) for TLS. A bare C(host:port) means C(http://).
+      - Required; there is no default. The roles pass the dedicated Calico etcd's endpoints,
+        C(calico_etcd_endpoints) of role C(kubescale.calico.calico_defaults) (C(https://<member>:2389)).
+        In your own plays, set it once with C(module_defaults) for the C(group/kubescale.calico.etcd) action group.
     type: list
     elements: str
-    default: ["http://127.0.0.1:2379"]
+    required: true
   ca_cert:
     description:
       - CA bundle that signed the etcd server certificates. TLS server verification is always on;

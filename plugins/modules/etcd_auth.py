@@ -112,9 +112,9 @@ attributes:
       The managed users (roles), roles (permissions) and the auth switch, before and after.
       Passwords are never shown.
 notes:
-  - etcd 3.4 has no call that reports whether auth is on; the module asks anonymously and treats
-    "authentication required" as on. With client-certificate auth, a client certificate whose
-    common name is C(root) makes that look like off.
+  - etcd 3.4 has no call that reports whether auth is on; the module tells by a login attempt with a
+    made-up user (etcd answers "authentication is not enabled" or rejects the user), so the answer does
+    not depend on the common name of the client certificate.
   - Role permissions are shown with C(range_end) as etcd stores it; C(prefix=true) marks a range
     that is exactly a prefix.
 seealso:
