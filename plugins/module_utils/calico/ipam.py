@@ -36,11 +36,6 @@ def handle_key(handle_id: str) -> str:
     return f"{HANDLE_PREFIX}{handle_id}"
 
 
-def host_key(node: str) -> str:
-    """The host's own IPAM key (a directory in etcd v2, a plain key if present in v3)."""
-    return f"{HOST_PREFIX}{node}"
-
-
 def host_prefix(node: str) -> str:
     """Every key of the host's IPAM data (its block affinities); the slash keeps ``w1`` from ``w10``."""
     return f"{HOST_PREFIX}{node}/"
@@ -52,7 +47,7 @@ def affinity_key(node: str, cidr: str) -> str:
 
 
 def host_of_key(key: str) -> str | None:
-    """The node a ``/calico/ipam/v2/host/...`` key belongs to."""
+    """The node a ``/calico/ipam/v2/host/<node>[/...]`` key belongs to (the host's own key included)."""
     if not key.startswith(HOST_PREFIX):
         return None
     return key[len(HOST_PREFIX):].split("/", 1)[0] or None

@@ -32,7 +32,6 @@ from ansible_collections.kubescale.calico.plugins.module_utils.calico.resources 
     KINDS,
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
-    key_for,
 )
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.selector import parse_selector, selector_matches
 from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client import MAX_TXN_OPS, EtcdClient, Op
@@ -47,6 +46,7 @@ MAX_ATTEMPTS = 5
 TUNNEL_FIELDS = (("bgp", "ipv4IPIPTunnelAddr"), (None, "ipv4VXLANTunnelAddr"), (None, "ipv6VXLANTunnelAddr"),
                  ("wireguard", "interfaceIPv4Address"), ("wireguard", "interfaceIPv6Address"))
 SHOWN = 5  # names quoted in a refusal
+RANGE_READ_MIN, RANGE_READ_SLACK = 256, 4  # as the store reads: a paged range beats exact gets for many keys
 ORDER = ("WorkloadEndpoint", "IPAMBlock", "BlockAffinity", "IPAMHost", "BGPPeer", "FelixConfiguration",
          "BGPConfiguration", "Node")  # the order of the kinds in sentences (Calico's deletion order)
 
@@ -135,15 +135,21 @@ class _State:
         self.weps = [s for s in map(_load, self.client.range(KINDS["WorkloadEndpoint"].prefix()))
                      if _spec(s.value).get("node") in names]
         self.blocks = {s.key: s for s in map(_load, self.client.range(ipam.BLOCK_PREFIX))}
+        # the host's own key and its block affinities (the trailing slash of host_prefix keeps w1 from w10)
         self.host_data = [s for s in map(_load, self.client.range(ipam.HOST_PREFIX))
                           if ipam.host_of_key(s.key) in names]
-        singles = [ipam.host_key(n) for n in doomed]
-        singles += [key_for(kind, f"node.{n}") for n in doomed for kind in ("FelixConfiguration", "BGPConfiguration")]
-        self.singles = {key: _load(kv) for key, kv in self.client.get_many(singles).items()}
+        wanted = {f"node.{n}" for n in doomed}
+        self.configs = [s for kind in ("FelixConfiguration", "BGPConfiguration")
+                        for s in map(_load, self.client.range(KINDS[kind].prefix()))
+                        if (s.value.get("metadata") or {}).get("name") in wanted]
 
     def read_handles(self, handle_ids: set[str]) -> dict[str, Stored]:
-        keys = [ipam.handle_key(h) for h in sorted(handle_ids)]
-        return {key: _load(kv) for key, kv in self.client.get_many(keys).items()}
+        keys = {ipam.handle_key(h) for h in handle_ids}
+        if len(keys) >= RANGE_READ_MIN and self.client.count(ipam.HANDLE_PREFIX) <= RANGE_READ_SLACK * len(keys):
+            found = (kv for kv in self.client.range(ipam.HANDLE_PREFIX) if kv.key in keys)
+        else:  # a few handles among many: exact reads
+            found = self.client.get_many(sorted(keys)).values()
+        return {kv.key: _load(kv) for kv in found}
 
 
 # --------------------------------------------------------------------------------------------
@@ -320,11 +326,7 @@ def plan_removal(state: _State, doomed: list[str]) -> list[Step]:
     steps += [_delete("WorkloadEndpoint", w, _spec(w.value)["node"]) for w in state.weps]
     steps += _affinity_steps(state, gone, set(wanted))
     steps += [_delete("BGPPeer", p, _spec(p.value)["node"]) for p in state.peers if _spec(p.value).get("node") in gone]
-    for name in doomed:
-        for kind in ("FelixConfiguration", "BGPConfiguration"):
-            stored = state.singles.get(key_for(kind, f"node.{name}"))
-            if stored:
-                steps.append(_delete(kind, stored, name))
+    steps += [_delete(s.value["kind"], s, s.value["metadata"]["name"].removeprefix("node.")) for s in state.configs]
     steps += [_delete("Node", state.nodes[n], n) for n in doomed if n in state.nodes]
     return steps
 
@@ -399,9 +401,6 @@ def _affinity_steps(state: _State, gone: set[str], done: set[str]) -> list[Step]
     for stored in state.host_data:
         kind = "BlockAffinity" if "/block/" in stored.key else "IPAMHost"
         steps.append(_delete(kind, stored, ipam.host_of_key(stored.key)))
-    for key, stored in sorted(state.singles.items()):
-        if key.startswith(ipam.HOST_PREFIX):
-            steps.append(_delete("IPAMHost", stored, ipam.host_of_key(key)))
     return steps
 
 
