@@ -77,8 +77,10 @@ def is_empty(block: dict) -> bool:
     return all(attr is None for attr in block.get("allocations") or [])
 
 
-def affine_to(block: dict, node: str) -> bool:
-    return block.get("affinity") == f"host:{node}"
+def affinity_host(block: dict) -> str | None:
+    """The node a block is affine to (``affinity: host:<node>``), or None."""
+    affinity = block.get("affinity")
+    return affinity[5:] if isinstance(affinity, str) and affinity.startswith("host:") else None
 
 
 def release_ips(block: dict, ips) -> list[tuple[str, str | None]]:

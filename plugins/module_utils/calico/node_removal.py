@@ -353,7 +353,7 @@ def _release_steps(state: _State, wanted: dict[str, list[tuple]], gone: set[str]
         after = copy.deepcopy(stored.value)
         owner = {str(ip): node for ip, node in wanted[key]}
         freed = ipam.release_ips(after, [ip for ip, _unused in wanted[key]])
-        if any(ipam.affine_to(after, n) for n in gone):
+        if ipam.affinity_host(after) in gone:
             ipam.release_affinity(after)
         if after == stored.value:
             continue
@@ -390,8 +390,8 @@ def _affinity_steps(state: _State, gone: set[str], done: set[str]) -> list[Step]
     steps = []
     for key in sorted(state.blocks):
         stored = state.blocks[key]
-        owner = next((n for n in gone if ipam.affine_to(stored.value, n)), None)
-        if owner is None or key in done:
+        owner = ipam.affinity_host(stored.value)
+        if owner not in gone or key in done:
             continue
         after = copy.deepcopy(stored.value)
         ipam.release_affinity(after)
