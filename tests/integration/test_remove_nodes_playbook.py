@@ -86,6 +86,10 @@ def test_drift_then_remove_the_nodes_that_left(lab):
     assert "\\\"Node\\\": 2" in removed.stdout, table_of(removed.stdout)
     names = {json.loads(kv.value)["metadata"]["name"] for kv in client.range(key_for("Node", "x")[:-1])}
     assert names == {"rr-1", "rr-2", "w1", "w2", "auto-1"}  # the unmanaged node stays
+    revision = client.revision()
+    again = play("remove-nodes.yml", calico_remove_unlisted=True)
+    assert again.returncode == 0 and "changed=0" in again.stdout and "nodes: 0 removed" in again.stdout
+    assert client.revision() == revision
 
     after = play("drift.yml")
     assert after.returncode == 0, after.stdout[-3000:]
