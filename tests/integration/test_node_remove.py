@@ -119,9 +119,10 @@ def test_removal_deletes_exactly_what_calico_deletes(seeded):
     conn = server.conn_params
     before, revision = snapshot(client), client.revision()
 
-    checked = run_module("calico_node_remove", {**conn, "state": "absent", "nodes": ["w1"]}, check=True)
+    checked = run_module("calico_node_remove", {**conn, "state": "absent", "nodes": ["w1"]}, check=True, diff=True)
     assert checked["changed"] is True, checked.get("msg")
     assert client.revision() == revision  # check mode writes nothing
+    assert set(checked["diff"]["before"]) == W1_GONE | W1_UPDATED  # and its diff shows every key that changes
 
     result = run_module("calico_node_remove", {**conn, "state": "absent", "nodes": ["w1"]}, diff=True)
     assert result["changed"] is True, result.get("msg")
