@@ -39,9 +39,9 @@ def parse_etcd_url(url: str, *, bare_scheme: str | None = None, default_port: in
     except ValueError:
         raise ValueError(f"{url!r} must be http(s)://host:port (the port must be a number 1-65535)") from None
     scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") or parts.query \
-            or parts.fragment:
-        raise ValueError(f"{url!r} must be http(s)://host:port (scheme, host and port, no path)")
+    why = _shape_fault(parts, scheme)
+    if why:
+        raise ValueError(f"{url!r} must be http(s)://host:port ({why})")
     if port is None:
         if default_port is None:
             raise ValueError(f"{url!r} must be http(s)://host:port (the port is missing)")
@@ -49,3 +49,18 @@ def parse_etcd_url(url: str, *, bare_scheme: str | None = None, default_port: in
     if not 1 <= port <= 65535:
         raise ValueError(f"{url!r} must be http(s)://host:port (the port must be a number 1-65535)")
     return EtcdURL(scheme, parts.hostname, port)
+
+
+def _shape_fault(parts, scheme: str) -> str | None:
+    """What keeps a split URL from being scheme://host[:port], or None."""
+    if scheme not in ("http", "https"):
+        return f"the scheme is {parts.scheme!r}" if parts.scheme else "no scheme"
+    if not parts.hostname:
+        return "the host is missing"
+    if parts.path not in ("", "/"):
+        return f"no path: {parts.path!r}"
+    if parts.query or parts.fragment:
+        return "no query or fragment"
+    if parts.username is not None:
+        return "no user in the URL: give user and password as options"
+    return None
