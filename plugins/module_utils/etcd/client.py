@@ -168,6 +168,8 @@ def describe_rpc_error(exc: Exception, endpoint: str, timeout: float) -> str:
         cause = _NOSPACE
     elif name == "DEADLINE_EXCEEDED" or "context deadline exceeded" in low:
         cause = f"timed out after {timeout:g}s"
+    elif "dns resolution failed" in low or "errors resolving" in low or "domain name not found" in low:
+        cause = "cannot resolve the host name (no such host, or DNS unreachable)"
     elif name == "UNAVAILABLE":
         reachable = "refused" not in low and "connect" not in low
         cause = f"unavailable: {details}" if reachable else "connection refused or unreachable"

@@ -33,7 +33,10 @@ def parse_etcd_url(url: str, *, bare_scheme: str | None = None, default_port: in
     text = url.strip() if isinstance(url, str) else ""
     if bare_scheme and text and "://" not in text:
         text = f"{bare_scheme}://{text}"
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError as exc:  # e.g. "Invalid IPv6 URL" for an unclosed [
+        raise ValueError(f"{url!r} must be http(s)://host:port ({exc})") from None
     try:
         port = parts.port
     except ValueError:
