@@ -127,7 +127,8 @@ def _tls_cause(details: str, endpoint: str, timeout: float) -> str | None:
     if "peer name" in low and "not in peer certificate" in low:
         return "TLS handshake failed: the server certificate does not name this host (check its SANs)"
     if "certificate_verify_failed" in low or "unable to get local issuer" in low:
-        return ("TLS handshake failed: the server certificate is not signed by ca_cert "
+        return ("TLS handshake failed: the server certificate is not signed by ca_cert (or, without ca_cert, "
+                "by a CA of the system trust store) "
                 f"({details.rsplit(': ', 2)[-2] if details.count(': ') >= 2 else details})")
     if ("handshake" in low or "socket closed" in low) and _speaks_tls(endpoint, timeout) is False:
         return "TLS handshake failed: the server does not speak TLS (is it http://?)"
