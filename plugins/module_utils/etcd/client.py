@@ -386,13 +386,12 @@ class EtcdClient:
             failed: set[int] = set()
             logged_in_again = False
             while True:
-                index = self._index
                 try:
                     if self._channel is None:
                         self._connect_healthy(failed, errors)
-                        index = self._index
                     return self._invoke(service, method, request, stream)
                 except grpc.RpcError as exc:
+                    index = self._index  # the endpoint that failed (set before logging in to it)
                     details = exc.details() or ""
                     stale = "invalid auth token" in details or (
                         self._user and not self._metadata and "user name is empty" in details)
