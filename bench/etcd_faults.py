@@ -13,7 +13,8 @@ For each scenario, a new client (as every module run makes) connects and reads t
 
 Scenarios: all healthy; the first member frozen (SIGSTOP: it accepts TCP, never answers);
 frozen + a dead port before the healthy members; three dead ports before a healthy member; nothing
-answers (frozen + two dead ports). Target: every scenario with a healthy member answers in well under
+answers (frozen + two dead ports); and a member frozen while a client uses it (one call pays one
+timeout, then the others are probed). Target: every scenario with a healthy member answers in well under
 the timeout (ratio << 1); when nothing answers the error comes within one timeout (ratio <= ~1).
 """
 
@@ -75,6 +76,24 @@ def measure(name: str, endpoints: list[str], timeout: float, repeat: int) -> dic
     return rows
 
 
+def mid_session(server, timeout: float, repeat: int) -> None:
+    """A member frozen while a client uses it: the next call waits one timeout, then the others are probed."""
+    runs = []
+    for _ in range(repeat):
+        with EtcdClient(server.endpoints, timeout=timeout) as client:
+            client.revision()
+            in_use = server.endpoints.index(client.endpoint)
+            with server.frozen(in_use):
+                server.wait_for_leader_without(in_use)
+                start = time.monotonic()
+                client.revision()
+                runs.append(time.monotonic() - start)
+        server.wait_healthy()
+    seconds = statistics.median(runs)
+    print(f"{'member in use frozen mid-session':<38} probe {seconds:7.3f}s ({seconds / timeout:.3f} x timeout)   "
+          "(one call pays one timeout; the calls after it none)", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--timeout", type=float, default=5.0)
@@ -94,6 +113,7 @@ def main() -> None:
                 measure("first member frozen", urls, args.timeout, args.repeat)
                 measure("frozen, dead port, then healthy", [urls[0], dead[0], *urls[1:]], args.timeout, args.repeat)
                 measure("nothing answers (frozen + 2 dead)", [urls[0], *dead[:2]], args.timeout, args.repeat)
+            mid_session(server, args.timeout, args.repeat)
         finally:
             server.stop()
 
