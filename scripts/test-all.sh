@@ -14,10 +14,11 @@ step() {
   echo "=== $name: rc=$rc in $((SECONDS - start))s"
   names+=("$name"); results+=("$rc")
 }
-only=${TEST_STEPS:-ruff pytest sanity lint molecule}
+only=${TEST_STEPS:-ruff vermin pytest sanity lint molecule}
 for s in $only; do
   case $s in
     ruff)     step ruff ruff check . ;;
+    vermin)   step vermin vermin --target=3.10- --no-tips --violations $(cat tests/managed_host_files.txt) ;;
     pytest)   step pytest python3 -m pytest -q -p no:cacheprovider tests/unit tests/integration ;;
     sanity)   step sanity bash scripts/sanity.sh ;;
     lint)     step ansible-lint ansible-lint --profile production --offline -q roles playbooks ;;

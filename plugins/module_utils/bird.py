@@ -16,7 +16,6 @@ import os
 import re
 import socket
 import stat
-from typing import Self
 
 DEFAULT_SOCKETS = ("/var/run/calico/bird.ctl", "/run/bird/bird.ctl")
 
@@ -72,7 +71,7 @@ class BirdClient:
         hello = self._read_reply()
         self.banner = hello[-1][1] if hello else ""
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> BirdClient:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -121,11 +121,11 @@ def load_cert(path: str):
 def not_after(cert) -> datetime.datetime:
     """Expiry as an aware UTC datetime (cryptography < 42 has only the naive attribute)."""
     value = getattr(cert, "not_valid_after_utc", None)
-    return value if value is not None else cert.not_valid_after.replace(tzinfo=datetime.UTC)
+    return value if value is not None else cert.not_valid_after.replace(tzinfo=datetime.timezone.utc)
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
+    return datetime.datetime.now(datetime.timezone.utc)
 
 
 def why_reissue(cert, key, kind: str, common_name: str, sans: list, ca_cert, renew_before_days: int) -> str | None:

@@ -19,6 +19,8 @@ import ssl
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +64,7 @@ class EtcdServer:
     client_tls: dict = field(default_factory=dict)  # ca_cert/client_cert/client_key for clients
     auth: dict = field(default_factory=dict)  # user/password for clients
     pki: object | None = None
+    quota_backend_bytes: int = 2 * 1024**3
 
     @property
     def endpoints(self) -> list[str]:
@@ -91,7 +94,7 @@ class EtcdServer:
             "--initial-cluster", cluster, "--initial-cluster-state", state,
             "--initial-cluster-token", f"tok-{self.base.name}",
             "--heartbeat-interval", "50", "--election-timeout", "500",
-            "--snapshot-count", "100000", "--quota-backend-bytes", str(2 * 1024**3),
+            "--snapshot-count", "100000", "--quota-backend-bytes", str(self.quota_backend_bytes),
         ]
         if self.enable_v2:
             args.append("--enable-v2=true")
@@ -127,6 +130,34 @@ class EtcdServer:
     def stop(self) -> None:
         for index in range(len(self.members)):
             self.stop_member(index)
+
+    @contextmanager
+    def frozen(self, index: int) -> Iterator[Member]:
+        """Member ``index`` stopped with SIGSTOP (its port still accepts connections, nothing answers)
+        while the block runs; SIGCONT afterwards, whatever happens."""
+        member = self.members[index]
+        os.kill(member.proc.pid, signal.SIGSTOP)
+        try:
+            yield member
+        finally:
+            os.kill(member.proc.pid, signal.SIGCONT)
+
+    def wait_for_leader_without(self, index: int, timeout: float = 20.0) -> None:
+        """Wait until the members other than ``index`` follow a leader among themselves."""
+        from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client import EtcdClient, EtcdError
+
+        others = [m.client_url for i, m in enumerate(self.members) if i != index]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with EtcdClient(others, timeout=1) as probe:
+                    statuses = [probe.status(e) for e in others]
+                if all(s["leader"] in {t["member_id"] for t in statuses} for s in statuses):
+                    return
+            except EtcdError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"members other than {self.members[index].name} elected no leader in {timeout}s")
 
     def restart_member(self, index: int) -> None:
         self.start_member(index, state="existing")

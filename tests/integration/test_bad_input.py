@@ -226,13 +226,14 @@ def test_prune_of_another_tools_objects_is_refused(etcd_single, store):
 
 
 @pytest.mark.parametrize("options, match", [
-    ({"endpoints": ["ftp://127.0.0.1:2379"]}, r"^endpoint ftp://127\.0\.0\.1:2379: scheme must be http or https$"),
+    ({"endpoints": ["ftp://127.0.0.1:2379"]}, r"^endpoints: 'ftp://127\.0\.0\.1:2379' must be http\(s\)://host:port"),
     ({"endpoints": []}, r"^endpoints: at least one etcd endpoint is required$"),
-    ({"endpoints": ["https://127.0.0.1:2379/path"]}, r"expected scheme://host:port$"),
+    ({"endpoints": ["https://127.0.0.1:2379/path"]}, r"host:port \(no path: '/path'\)$"),
     ({"client_cert": "/nonexistent/cert.pem"}, r"^client_cert and client_key must be given together$"),
     ({"user": "calico"}, r"^user and password must be given together$"),
     ({"ca_cert": "/nonexistent/ca.pem"}, r"^ca_cert /nonexistent/ca\.pem: cannot read \(No such file or directory\)$"),
-], ids=["scheme", "no-endpoints", "path", "cert-without-key", "user-without-password", "ca-unreadable"])
+    ({"timeout": 0}, r"^timeout: must be a number of seconds greater than 0, got 0$"),
+], ids=["scheme", "no-endpoints", "path", "cert-without-key", "user-without-password", "ca-unreadable", "timeout-0"])
 def test_bad_client_options_are_refused_before_connecting(etcd_single, options, match):
     revision = etcd_single.revision()
     params = {"endpoints": etcd_single.endpoints, **options}

@@ -207,11 +207,11 @@ def test_failover_when_the_member_in_use_stops_mid_session(etcd_cluster3):
     server = etcd_cluster3
     client = server.client(timeout=3)
     client.put("/calico/before", "1")
-    assert client.endpoint == server.members[0].client_url
-    server.stop_member(0)
-    _wait_for_leader(server, (1, 2))
+    in_use = server.endpoints.index(client.endpoint)
+    server.stop_member(in_use)
+    _wait_for_leader(server, [i for i in range(3) if i != in_use])
     client.put("/calico/after", "2")
-    assert client.endpoint != server.members[0].client_url
+    assert client.endpoint != server.members[in_use].client_url
     assert [kv.key for kv in client.range("/calico/")] == ["/calico/after", "/calico/before"]
 
 
@@ -239,9 +239,53 @@ def test_when_no_endpoint_answers_every_endpoint_is_named():
     assert f"{first}: connection refused" in text and f"{second}: connection refused" in text
 
 
+def test_a_frozen_first_member_is_skipped_at_connect(etcd_cluster3):
+    server = etcd_cluster3
+    with server.frozen(0) as frozen:
+        server.wait_for_leader_without(0)
+        for _ in range(3):  # every new client (every module run) connects past it
+            client = server.client(timeout=30)
+            client.put("/calico/frozen", "ok")
+            assert client.endpoint != frozen.client_url
+            client.close()
+        assert server.client(timeout=30).get("/calico/frozen").value == b"ok"
+
+
+def test_a_member_frozen_mid_session_is_left_for_a_healthy_one(etcd_cluster3):
+    server = etcd_cluster3
+    client = server.client(timeout=2)
+    client.put("/calico/before", "1")
+    in_use = server.endpoints.index(client.endpoint)
+    with server.frozen(in_use):
+        server.wait_for_leader_without(in_use)
+        client.put("/calico/after", "2")  # this call times out on the frozen one, then the others are probed
+        assert client.endpoint != server.endpoints[in_use]
+        client.put("/calico/later", "3")
+        assert [kv.key for kv in client.range("/calico/")] == ["/calico/after", "/calico/before", "/calico/later"]
+
+
+def test_when_every_endpoint_is_frozen_or_dead_each_one_is_named_once(etcd_cluster3):
+    server = etcd_cluster3
+    dead = dead_endpoint()
+    with server.frozen(0) as frozen, pytest.raises(EtcdError) as info:
+        EtcdClient([frozen.client_url, dead], timeout=1).revision()
+    text = str(info.value)
+    assert "\n" not in text and text.startswith("no etcd endpoint answered: ")
+    assert text.count(frozen.client_url) == 1 and f"{frozen.client_url}: timed out after 1s" in text
+    assert text.count(dead) == 1 and f"{dead}: connection refused or unreachable" in text
+
+
+@pytest.mark.parametrize("timeout", [0, -5, float("nan"), float("inf"), "ten"])
+def test_a_timeout_that_is_not_a_positive_number_is_refused(timeout):
+    with pytest.raises(EtcdError, match=r"^timeout: must be a number of seconds greater than 0, got "):
+        EtcdClient(["http://127.0.0.1:2379"], timeout=timeout)
+
+
 @pytest.mark.parametrize("endpoints, match", [
-    (["ftp://127.0.0.1:2379"], r"^endpoint ftp://127\.0\.0\.1:2379: scheme must be http or https$"),
-    (["http://127.0.0.1:2379/v3/kv"], r"^endpoint http://127\.0\.0\.1:2379/v3/kv: expected scheme://host:port$"),
+    (["ftp://127.0.0.1:2379"], r"^endpoints: 'ftp://127\.0\.0\.1:2379' must be http\(s\)://host:port "
+                               r"\(the scheme is 'ftp'\)$"),
+    (["http://127.0.0.1:2379/v3/kv"], r"^endpoints: 'http://127\.0\.0\.1:2379/v3/kv' must be http\(s\)://host:port "
+                                      r"\(no path: '/v3/kv'\)$"),
     ([], r"^endpoints: at least one etcd endpoint is required$"),
 ])
 def test_bad_endpoints_are_refused_before_connecting(endpoints, match):
@@ -290,7 +334,15 @@ def test_http_to_a_tls_member_is_refused(etcd_tls):
     endpoint = etcd_tls.endpoints[0].replace("https://", "http://")
     with pytest.raises(EtcdError) as info:
         EtcdClient([endpoint], timeout=3).get("/calico/tls")
-    assert "does it expect https:// and TLS?" in one_line(info.value, endpoint)
+    assert one_line(info.value, endpoint) == f"etcd {endpoint}: the server speaks TLS (is it https://?)"
+
+
+def test_https_to_a_plain_http_member_is_said_plainly(etcd_single):
+    endpoint = etcd_single.endpoints[0].replace("http://", "https://")
+    with pytest.raises(EtcdError) as info:
+        EtcdClient([endpoint], timeout=3).get("/calico/x")
+    assert one_line(info.value, endpoint) == (
+        f"etcd {endpoint}: TLS handshake failed: the server does not speak TLS (is it http://?)")
 
 
 def test_tls_files_that_cannot_be_read_are_named(tmp_path):

@@ -164,7 +164,8 @@ def test_info_over_tls_and_a_clear_error_without_client_certificate(etcd_tls):
 
 def test_info_bad_input_is_named(etcd_single):
     r = run_module("etcd_info", {"endpoints": ["ftp://127.0.0.1:2379"]})
-    assert r["failed"] and r["msg"] == "endpoint ftp://127.0.0.1:2379: scheme must be http or https"
+    assert r["failed"] and r["msg"] == ("endpoints: 'ftp://127.0.0.1:2379' must be http(s)://host:port "
+                                        "(the scheme is 'ftp')")
     r = run_module("etcd_info", {"endpoints": etcd_single.endpoints, "client_cert": "/nonexistent.crt"})
     assert r["failed"] and "client_cert, client_key" in r["msg"]  # Ansible's required_together
 
@@ -256,8 +257,8 @@ def test_member_refusals_change_nothing(cluster, etcd_single):
 
 
 MEMBER_BAD_INPUT = [
-    ({"name": "x", "peer_urls": ["127.0.0.1:2380"]}, "peer_urls: 127.0.0.1:2380: scheme must be http or https"),
-    ({"name": "x", "peer_urls": ["http://127.0.0.1:2380/p"]}, "expected scheme://host:port"),
+    ({"name": "x", "peer_urls": ["127.0.0.1:2380"]}, "peer_urls: '127.0.0.1:2380' must be http(s)://host:port"),
+    ({"name": "x", "peer_urls": ["http://127.0.0.1:2380/p"]}, "must be http(s)://host:port"),
     ({"name": "x", "peer_urls": []}, "peer_urls: give at least one peer URL"),
     ({"name": "a=b", "peer_urls": ["http://127.0.0.1:2380"]}, "name: 'a=b' is not a valid member name"),
     ({"name": "x"}, "state is present but all of the following are missing: peer_urls"),

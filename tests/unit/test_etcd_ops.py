@@ -28,7 +28,7 @@ def test_peer_urls_normalised_and_rejected_with_the_field_named():
     assert etcd_ops.validate_peer_urls(["https://10.0.0.1:2380/"]) == ["https://10.0.0.1:2380"]
     assert etcd_ops.validate_peer_urls(["http://[fd00::1]:2380"]) == ["http://[fd00::1]:2380"]
     for bad in ("10.0.0.1:2380", "http://10.0.0.1", "http://10.0.0.1:x", "unix:///s", "http://h:1/a", "http://h:1?q"):
-        with pytest.raises(EtcdOpsError, match=r"^peer_urls: .*: (scheme must|expected scheme:|the port must)"):
+        with pytest.raises(EtcdOpsError, match=r"^peer_urls: .* must be http\(s\)://host:port"):
             etcd_ops.validate_peer_urls([bad])
     with pytest.raises(EtcdOpsError, match="listed twice"):
         etcd_ops.validate_peer_urls(["http://h:1", "http://h:1/"])

@@ -40,7 +40,7 @@ def test_cause_is_short_and_human(exc, text):
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"endpoints": []}, "at least one"),
-    ({"endpoints": ["127.0.0.1:2379"]}, "scheme must be http or https"),
+    ({"endpoints": ["127.0.0.1:2379"]}, "must be http"),
     ({"endpoints": ["http://127.0.0.1:2379"], "client_cert": "/c.pem"}, "client_cert and client_key"),
     ({"endpoints": ["http://127.0.0.1:2379"], "password": "x"}, "password: given without user"),
     ({"endpoints": ["http://127.0.0.1:2379"], "ca_cert": "/does/not/exist.pem"}, "TLS files"),

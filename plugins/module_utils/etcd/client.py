@@ -15,6 +15,7 @@ set anything.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import threading
 import time
@@ -23,6 +24,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NamedTuple
 
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.tls import (
+    TLSInputError,
+    load_tls_files,
+    speaks_tls,
+)
 from ansible_collections.kubescale.calico.plugins.module_utils.etcd.urls import ETCD_DEFAULT_PORT, parse_etcd_url
 
 if "google.protobuf" not in __import__("sys").modules:
@@ -104,8 +110,39 @@ def split_endpoint(endpoint: str) -> tuple[str, str]:
     try:
         url = parse_etcd_url(endpoint, bare_scheme="http", default_port=ETCD_DEFAULT_PORT)
     except ValueError as exc:
-        raise EtcdError(f"endpoint {exc}") from None
+        raise EtcdError(f"endpoints: {exc}") from None
     return url.scheme, url.netloc
+
+
+_NOSPACE = ("the etcd database is full (NOSPACE alarm: --quota-backend-bytes reached; reads still work): "
+            "compact old revisions (etcdctl compact REV), defragment each member (etcdctl defrag), "
+            "disarm the alarm (etcdctl alarm disarm), or raise --quota-backend-bytes")
+
+
+def _tls_cause(details: str, endpoint: str, timeout: float) -> str | None:
+    """What a failed https:// set-up means, or None when it was not about TLS."""
+    low = details.lower()
+    if "tsi_data_corrupted" in low or "bad_certificate" in low or "certificate required" in low:
+        return "TLS: the server refused the client (give client_cert and client_key signed by its CA)"
+    if "peer name" in low and "not in peer certificate" in low:
+        return "TLS handshake failed: the server certificate does not name this host (check its SANs)"
+    if "certificate_verify_failed" in low or "unable to get local issuer" in low:
+        return ("TLS handshake failed: the server certificate is not signed by ca_cert (or, without ca_cert, "
+                "by a CA of the system trust store) "
+                f"({details.rsplit(': ', 2)[-2] if details.count(': ') >= 2 else details})")
+    if ("handshake" in low or "socket closed" in low) and _speaks_tls(endpoint, timeout) is False:
+        return "TLS handshake failed: the server does not speak TLS (is it http://?)"
+    if "ssl" in low or "handshake" in low or "certificate" in low or "tls" in low:
+        return f"TLS handshake failed: {details.rsplit(': ', 2)[-2] if details.count(': ') >= 2 else details}"
+    return None
+
+
+def _speaks_tls(endpoint: str, timeout: float) -> bool | None:
+    try:
+        url = parse_etcd_url(endpoint, bare_scheme="http", default_port=ETCD_DEFAULT_PORT)
+    except ValueError:
+        return None
+    return speaks_tls(url.host, url.port, min(timeout, 2.0))
 
 
 def describe_rpc_error(exc: Exception, endpoint: str, timeout: float) -> str:
@@ -114,12 +151,12 @@ def describe_rpc_error(exc: Exception, endpoint: str, timeout: float) -> str:
     details = (exc.details() if hasattr(exc, "details") else str(exc)) or ""
     low = details.lower()
     name = code.name if code is not None else "ERROR"
-    if "tsi_data_corrupted" in low or "bad_certificate" in low or "certificate required" in low:
-        cause = "TLS: the server refused the client (give client_cert and client_key signed by its CA)"
-    elif "ssl" in low or "handshake" in low or "certificate" in low or "tls" in low:
-        cause = f"TLS handshake failed: {details.rsplit(': ', 2)[-2] if details.count(': ') >= 2 else details}"
+    tls_cause = _tls_cause(details, endpoint, timeout) if endpoint.lower().startswith("https://") else None
+    if tls_cause:
+        cause = tls_cause
     elif "socket closed" in low:
-        cause = "connection closed by the server during set-up (does it expect https:// and TLS?)"
+        cause = ("the server speaks TLS (is it https://?)" if _speaks_tls(endpoint, timeout)
+                 else "connection closed by the server during set-up (does it expect https:// and TLS?)")
     elif "invalid user id or password" in low or "authentication failed" in low:
         cause = "authentication failed: invalid user or password"
     elif name == "PERMISSION_DENIED" or "permission denied" in low:
@@ -128,12 +165,16 @@ def describe_rpc_error(exc: Exception, endpoint: str, timeout: float) -> str:
         cause = "authentication required: auth is enabled, give user and password"
     elif "no leader" in low or "leader changed" in low:
         cause = "no leader (the cluster has lost quorum or is electing)"
+    elif "database space exceeded" in low or "nospace" in low:
+        cause = _NOSPACE
     elif name == "DEADLINE_EXCEEDED" or "context deadline exceeded" in low:
         cause = f"timed out after {timeout:g}s"
+    elif "dns resolution failed" in low or "errors resolving" in low or "domain name not found" in low:
+        cause = "cannot resolve the host name (no such host, or DNS unreachable)"
     elif name == "UNAVAILABLE":
         reachable = "refused" not in low and "connect" not in low
         cause = f"unavailable: {details}" if reachable else "connection refused or unreachable"
-    elif name == "RESOURCE_EXHAUSTED":
+    elif name == "RESOURCE_EXHAUSTED" and "larger than max" in low:
         cause = f"response too large ({details})"
     else:
         cause = f"{name}: {details}"
@@ -145,10 +186,29 @@ _FAILOVER_CODES = ("UNAVAILABLE", "DEADLINE_EXCEEDED")
 # holding the request until the deadline. Not for Maintenance/Cluster: status must work without one.
 _HAS_LEADER = (("hasleader", "true"),)
 _LEADER_REQUIRED = ("KV", "Lease", "Auth")
+_SERVICES = ("KV", "Lease", "Cluster", "Maintenance", "Auth")
+# after the first healthy answer, how long an endpoint listed before it may still answer and be preferred
+PREFER_LISTED_ORDER_FOR = 0.1
+
+
+def check_timeout(timeout) -> float:
+    """``timeout`` as seconds > 0, or EtcdError (0 does not mean "default", a negative one is no deadline)."""
+    try:
+        value = float(timeout)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not (math.isfinite(value) and value > 0):
+        raise EtcdError(f"timeout: must be a number of seconds greater than 0, got {timeout!r}")
+    return value
 
 
 class EtcdClient:
-    """A connection to one etcd cluster over one or more endpoints (tried in order)."""
+    """A connection to one etcd cluster over one or more endpoints.
+
+    At connect, all endpoints are probed at once (a Maintenance.Status each, within one budget of
+    ``timeout``) and the first healthy one is used, so a frozen or dead member costs no call its
+    timeout; when the endpoint in use fails, the others are probed the same way.
+    """
 
     def __init__(self, endpoints: list[str] | str, ca_cert: str | None = None, client_cert: str | None = None,
                  client_key: str | None = None, user: str | None = None, password: str | None = None,
@@ -164,11 +224,14 @@ class EtcdClient:
             raise EtcdError("client_cert and client_key must be given together")
         if bool(user) != bool(password):
             raise EtcdError("user and password must be given together")
+        self.timeout = check_timeout(timeout)
+        self._targets = [split_endpoint(e) for e in endpoints]
         self.endpoints = [e if "://" in e else f"http://{e}" for e in endpoints]
-        self._targets = [split_endpoint(e) for e in self.endpoints]
-        self.timeout = float(timeout)
         self._user, self._password = user, password
-        self._tls = self._load_tls(ca_cert, client_cert, client_key)
+        try:
+            self._tls = load_tls_files(ca_cert, client_cert, client_key)
+        except TLSInputError as exc:
+            raise EtcdError(str(exc)) from None
         self._index = 0
         self._channel = None
         self._stubs: dict = {}
@@ -176,21 +239,6 @@ class EtcdClient:
         self._lock = threading.RLock()
 
     # -- connection --------------------------------------------------------------------
-    @staticmethod
-    def _read(path: str | None, what: str) -> bytes | None:
-        if not path:
-            return None
-        try:
-            with open(path, "rb") as handle:
-                return handle.read()
-        except OSError as exc:
-            raise EtcdError(f"{what} {path}: cannot read ({exc.strerror})") from None
-
-    def _load_tls(self, ca_cert, client_cert, client_key) -> dict:
-        return {"root_certificates": self._read(ca_cert, "ca_cert"),
-                "certificate_chain": self._read(client_cert, "client_cert"),
-                "private_key": self._read(client_key, "client_key")}
-
     @property
     def endpoint(self) -> str:
         return self.endpoints[self._index]
@@ -202,23 +250,114 @@ class EtcdClient:
             return grpc.secure_channel(target, grpc.ssl_channel_credentials(**self._tls), options=options)
         return grpc.insecure_channel(target, options=options)
 
-    def _connect(self, index: int) -> None:
+    def _use(self, index: int, channel, budget: float) -> None:
+        """Make ``channel`` (to endpoint ``index``) the one in use and log in within ``budget`` seconds."""
         self.close()
-        self._index = index
-        self._channel = self._open_channel(index)
-        self._stubs = {name: getattr(rpc_grpc, f"{name}Stub")(self._channel)
-                       for name in ("KV", "Lease", "Cluster", "Maintenance", "Auth")}
+        self._index, self._channel = index, channel
+        self._stubs = {name: getattr(rpc_grpc, f"{name}Stub")(channel) for name in _SERVICES}
         self._metadata = ()
         if self._user:
             try:
                 resp = self._stubs["Auth"].Authenticate(
-                    rpc.AuthenticateRequest(name=self._user, password=self._password), timeout=self.timeout,
+                    rpc.AuthenticateRequest(name=self._user, password=self._password), timeout=budget,
                     metadata=_HAS_LEADER)
             except grpc.RpcError as exc:
                 if "authentication is not enabled" in (exc.details() or ""):
                     return  # auth is off: etcd serves anonymous requests (clientv3 does the same)
                 raise
             self._metadata = (("token", resp.token),)
+
+    def _connect(self, index: int) -> None:
+        """Connect to exactly endpoint ``index``."""
+        self._use(index, self._open_channel(index), self.timeout)
+
+    def _connect_healthy(self, skip: set[int], errors: list[str]) -> None:
+        """Connect to the first healthy endpoint not in ``skip`` (probed at once); else EtcdError.
+
+        One budget of ``timeout`` covers the probe and the login. ``errors`` holds earlier failures
+        of this call; each probed endpoint's failure is added to it.
+        """
+        candidates = [i for i in range(len(self.endpoints)) if i not in skip]
+        if len(candidates) == 1:
+            self._connect(candidates[0])  # the call itself is the probe
+            return
+        if candidates:
+            deadline = time.monotonic() + self.timeout
+            channels = {i: self._open_channel(i) for i in candidates}
+            chosen, failures = self._probe(channels, deadline)
+            for i, channel in channels.items():
+                if i != chosen:
+                    channel.close()
+            if chosen is not None:
+                self._use(chosen, channels[chosen], max(deadline - time.monotonic(), 0.001))
+                return
+            errors.extend(failures)
+        if len(errors) == 1:
+            raise EtcdError(errors[0])
+        raise EtcdError("no etcd endpoint answered: " + "; ".join(e.removeprefix("etcd ") for e in errors))
+
+    def _probe(self, channels: dict, deadline: float) -> tuple[int | None, list[str]]:
+        """Status of every channel at once; (the endpoint to use or None, each failed one's message).
+
+        The first healthy answer wins, except that an endpoint listed earlier which answers healthy
+        within PREFER_LISTED_ORDER_FOR seconds of it is preferred (operators list the near member first).
+        """
+        done = threading.Condition()
+        verdicts: dict[int, str | None] = {}  # index -> None (healthy) or why not
+
+        def finished(index: int, future) -> None:
+            verdict = self._probe_verdict(index, future)
+            with done:
+                verdicts[index] = verdict
+                done.notify_all()
+
+        futures = {}
+        for index, channel in channels.items():
+            future = rpc_grpc.MaintenanceStub(channel).Status.future(
+                rpc.StatusRequest(), timeout=max(deadline - time.monotonic(), 0.001))
+            futures[index] = future
+            future.add_done_callback(lambda f, i=index: finished(i, f))
+        order = sorted(channels)
+        first_healthy_at = None
+        with done:
+            while True:
+                now = time.monotonic()
+                healthy = [i for i in order if i in verdicts and verdicts[i] is None]
+                if healthy and first_healthy_at is None:
+                    first_healthy_at = now
+                if healthy:
+                    earlier_pending = any(i not in verdicts for i in order if i < healthy[0])
+                    if not earlier_pending or now >= first_healthy_at + PREFER_LISTED_ORDER_FOR:
+                        chosen = healthy[0]
+                        break
+                if len(verdicts) == len(order) and not healthy:
+                    chosen = None
+                    break
+                if now >= deadline:
+                    chosen = healthy[0] if healthy else None
+                    break
+                wake = deadline if first_healthy_at is None else min(deadline,
+                                                                     first_healthy_at + PREFER_LISTED_ORDER_FOR)
+                done.wait(max(wake - now, 0.001))
+            failures = [verdicts.get(i) or f"etcd {self.endpoints[i]}: timed out after {self.timeout:g}s"
+                        for i in order if i not in verdicts or verdicts[i] is not None]
+        for future in futures.values():
+            future.cancel()
+        return chosen, failures
+
+    def _probe_verdict(self, index: int, future) -> str | None:
+        """None when the Status answer shows a usable member, else the one-line reason."""
+        endpoint = self.endpoints[index]
+        if future.cancelled():
+            return f"etcd {endpoint}: timed out after {self.timeout:g}s"
+        exc = future.exception()
+        if exc is None:
+            if future.result().leader == 0:
+                return f"etcd {endpoint}: no leader (the cluster has lost quorum or is electing)"
+            return None
+        if hasattr(exc, "code") and exc.code().name in _FAILOVER_CODES:
+            return describe_rpc_error(exc, endpoint, self.timeout)
+        return None  # it answered (e.g. auth wants a token): usable; the real call will say what is wrong
 
     def close(self) -> None:
         if self._channel is not None:
@@ -234,42 +373,40 @@ class EtcdClient:
     def _metadata_for(self, service: str) -> tuple:
         return self._metadata + _HAS_LEADER if service in _LEADER_REQUIRED else self._metadata
 
+    def _invoke(self, service: str, method: str, request, stream: bool):
+        fn = getattr(self._stubs[service], method)
+        if stream:
+            return list(fn(request, timeout=self.timeout, metadata=self._metadata_for(service)))
+        return fn(request, timeout=self.timeout, metadata=self._metadata_for(service))
+
     def _call(self, service: str, method: str, request, *, stream: bool = False):
-        """Run one RPC, failing over to the next endpoint when this one cannot be reached."""
+        """Run one RPC; when the endpoint in use cannot be reached, probe the others and go on with a healthy one."""
         with self._lock:
-            errors = []
-            order = list(range(self._index, len(self.endpoints))) + list(range(0, self._index))
-            for attempt, index in enumerate(order):
+            errors: list[str] = []
+            failed: set[int] = set()
+            logged_in_again = False
+            while True:
                 try:
-                    if self._channel is None or index != self._index:
-                        self._connect(index)
-                    fn = getattr(self._stubs[service], method)
-                    if stream:
-                        return list(fn(request, timeout=self.timeout, metadata=self._metadata_for(service)))
-                    return fn(request, timeout=self.timeout, metadata=self._metadata_for(service))
+                    if self._channel is None:
+                        self._connect_healthy(failed, errors)
+                    return self._invoke(service, method, request, stream)
                 except grpc.RpcError as exc:
-                    message = describe_rpc_error(exc, self.endpoints[index], self.timeout)
+                    index = self._index  # the endpoint that failed (set before logging in to it)
                     details = exc.details() or ""
                     stale = "invalid auth token" in details or (
                         self._user and not self._metadata and "user name is empty" in details)
-                    if stale and attempt == 0:
+                    if stale and not logged_in_again:
                         # token expired, or auth was enabled after we connected without one:
                         # authenticate again on the same endpoint
-                        self.close()
-                        try:
-                            self._connect(index)
-                            fn = getattr(self._stubs[service], method)
-                            return fn(request, timeout=self.timeout, metadata=self._metadata_for(service))
-                        except grpc.RpcError as again:
-                            message = describe_rpc_error(again, self.endpoints[index], self.timeout)
-                            raise EtcdError(message) from None
+                        logged_in_again = True
+                        self._connect(index)
+                        continue
+                    message = describe_rpc_error(exc, self.endpoints[index], self.timeout)
                     if exc.code().name not in _FAILOVER_CODES:  # "no leader" is UNAVAILABLE: try another member
                         raise EtcdError(message) from None
                     errors.append(message)
+                    failed.add(index)
                     self.close()
-            if len(errors) == 1:
-                raise EtcdError(errors[0])
-            raise EtcdError("no etcd endpoint answered: " + "; ".join(e.removeprefix("etcd ") for e in errors))
 
     # -- key-value -------------------------------------------------------------------------
     def get(self, key: str) -> KeyValue | None:

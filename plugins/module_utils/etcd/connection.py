@@ -20,6 +20,7 @@ from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client impor
     HAS_ETCD3,
     EtcdClient,
     EtcdError,
+    check_timeout,
 )
 
 ETCD_CONNECTION_ARGSPEC = dict(
@@ -44,8 +45,13 @@ def connection_spec(argument_spec: dict | None = None) -> dict:
 def etcd_module(argument_spec: dict, **kwargs) -> AnsibleModule:
     """An AnsibleModule whose options are ``argument_spec`` plus the shared etcd connection options."""
     together = list(kwargs.pop("required_together", [])) + ETCD_CONNECTION_REQUIRED_TOGETHER
-    return AnsibleModule(argument_spec=connection_spec(argument_spec), required_together=together,
-                         supports_check_mode=kwargs.pop("supports_check_mode", True), **kwargs)
+    module = AnsibleModule(argument_spec=connection_spec(argument_spec), required_together=together,
+                           supports_check_mode=kwargs.pop("supports_check_mode", True), **kwargs)
+    try:
+        check_timeout(module.params["timeout"])
+    except EtcdError as exc:
+        module.fail_json(msg=str(exc))
+    return module
 
 
 def client_from_params(params: dict) -> EtcdClient:
@@ -53,7 +59,7 @@ def client_from_params(params: dict) -> EtcdClient:
     return EtcdClient(endpoints=params["endpoints"], ca_cert=params.get("ca_cert"),
                       client_cert=params.get("client_cert"), client_key=params.get("client_key"),
                       user=params.get("user"), password=params.get("password"),
-                      timeout=params.get("timeout") or DEFAULT_TIMEOUT)
+                      timeout=DEFAULT_TIMEOUT if params.get("timeout") is None else params["timeout"])
 
 
 def client_from_module(module) -> EtcdClient:

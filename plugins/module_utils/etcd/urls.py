@@ -29,22 +29,41 @@ def parse_etcd_url(url: str, *, bare_scheme: str | None = None, default_port: in
 
     ``bare_scheme``: the scheme of a URL given without one (``host:port``); None refuses it.
     ``default_port``: the port of a URL given without one; None refuses it.
-    The message starts with the URL as given, so callers prefix only the option's name.
     """
     text = url.strip() if isinstance(url, str) else ""
     if bare_scheme and text and "://" not in text:
         text = f"{bare_scheme}://{text}"
-    parts = urlsplit(text)
-    if parts.scheme.lower() not in ("http", "https"):
-        raise ValueError(f"{url}: scheme must be http or https")
+    try:
+        parts = urlsplit(text)
+    except ValueError as exc:  # e.g. "Invalid IPv6 URL" for an unclosed [
+        raise ValueError(f"{url!r} must be http(s)://host:port ({exc})") from None
     try:
         port = parts.port
     except ValueError:
-        port = -1
-    if not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment \
-            or (port is None and default_port is None):
-        raise ValueError(f"{url}: expected scheme://host:port")
-    port = default_port if port is None else port
+        raise ValueError(f"{url!r} must be http(s)://host:port (the port must be a number 1-65535)") from None
+    scheme = parts.scheme.lower()
+    why = _shape_fault(parts, scheme)
+    if why:
+        raise ValueError(f"{url!r} must be http(s)://host:port ({why})")
+    if port is None:
+        if default_port is None:
+            raise ValueError(f"{url!r} must be http(s)://host:port (the port is missing)")
+        port = default_port
     if not 1 <= port <= 65535:
-        raise ValueError(f"{url}: the port must be a number 1-65535")
-    return EtcdURL(parts.scheme.lower(), parts.hostname, port)
+        raise ValueError(f"{url!r} must be http(s)://host:port (the port must be a number 1-65535)")
+    return EtcdURL(scheme, parts.hostname, port)
+
+
+def _shape_fault(parts, scheme: str) -> str | None:
+    """What keeps a split URL from being scheme://host[:port], or None."""
+    if scheme not in ("http", "https"):
+        return f"the scheme is {parts.scheme!r}" if parts.scheme else "no scheme"
+    if not parts.hostname:
+        return "the host is missing"
+    if parts.path not in ("", "/"):
+        return f"no path: {parts.path!r}"
+    if parts.query or parts.fragment:
+        return "no query or fragment"
+    if parts.username is not None:
+        return "no user in the URL: give user and password as options"
+    return None
