@@ -30,6 +30,11 @@ from dataclasses import dataclass
 
 from ansible.module_utils.urls import Request
 
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client import (
+    DEFAULT_TIMEOUT,
+    EtcdError,
+    check_timeout,
+)
 from ansible_collections.kubescale.calico.plugins.module_utils.etcd.urls import ETCD_DEFAULT_PORT, parse_etcd_url
 
 V2_CONNECTION_ARGSPEC = {
@@ -39,7 +44,7 @@ V2_CONNECTION_ARGSPEC = {
     "client_key": {"type": "path", "no_log": False},
     "user": {"type": "str"},
     "password": {"type": "str", "no_log": True},
-    "timeout": {"type": "float", "default": 10.0},
+    "timeout": {"type": "float", "default": DEFAULT_TIMEOUT},
 }
 
 ERROR_KEY_NOT_FOUND = 100
@@ -102,7 +107,7 @@ class EtcdV2Client:
         client_key: str | None = None,
         user: str | None = None,
         password: str | None = None,
-        timeout: float = 10.0,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         if isinstance(endpoints, str):
             endpoints = [e for e in endpoints.split(",") if e]
@@ -123,7 +128,10 @@ class EtcdV2Client:
         self.client_key = client_key
         self.user = user
         self.password = password
-        self.timeout = timeout
+        try:
+            self.timeout = check_timeout(timeout)
+        except EtcdError as exc:
+            raise EtcdV2Error(str(exc)) from None
         self._current = 0
         self.last_index = 0
         self._ctx = self._ssl_context()
@@ -377,5 +385,5 @@ def client_from_params(params: dict) -> EtcdV2Client:
         client_key=params.get("client_key"),
         user=params.get("user"),
         password=params.get("password"),
-        timeout=float(params.get("timeout") or 10.0),
+        timeout=params["timeout"] if params.get("timeout") is not None else DEFAULT_TIMEOUT,
     )
