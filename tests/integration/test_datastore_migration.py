@@ -440,3 +440,49 @@ def test_validate_fails_on_problems_unless_told_only_to_report(small_source, etc
                              "(set fail_on_problems: false only to report)")
     assert not reported.get("failed") and reported["changed"] is False and reported["problems"] == [problem]
     assert etcd_single.revision() == rev
+
+
+def test_etcd_v2_to_v3_copies_named_hidden_keys_and_ttl_directories_share_a_lease(v2_source, etcd_single):
+    v2_source.set("/other/a", "1")
+    v2_source.set("/other/_hidden", "h")  # hidden: the v2 API never lists it
+    v2_source.set("/other/_hdir/x", "hx")
+    v2_source.set("/other/sub/_h2", "h2")
+    v2_source.mkdir("/other/tdir", ttl=300)
+    v2_source.set("/other/tdir/k1", "k1")
+    v2_source.set("/other/tdir/deep/k2", "k2")
+    v2_source.set("/other/tdir/long", "long", ttl=1000)  # the directory expires first
+    v2_source.set("/other/tdir/short", "short", ttl=100)  # its own TTL ends first
+    assert "/other/_hidden" not in v2_source.read_prefix("/other")
+    args = {"prefix": "/other", "destination_prefix": "/copied", "source": {"endpoints": v2_source.endpoints},
+            "endpoints": etcd_single.endpoints, "hidden_keys": ["_hidden", "/other/_hdir", "sub/_h2"]}
+    res = run_module("etcd_v2_to_v3", args)
+    assert res["changed"] and res["verification"]["ok"], res.get("msg")
+    assert res["hidden_keys"] == 3 and res["ttl_keys"] == 4 and res["source_keys"] == 8
+    target = etcd_single.client()
+    copied = {kv.key: kv for kv in target.range("/copied")}
+    assert {k: kv.value for k, kv in copied.items()} == {
+        "/copied/a": b"1", "/copied/_hidden": b"h", "/copied/_hdir/x": b"hx", "/copied/sub/_h2": b"h2",
+        "/copied/tdir/k1": b"k1", "/copied/tdir/deep/k2": b"k2", "/copied/tdir/long": b"long",
+        "/copied/tdir/short": b"short"}
+    dir_lease = res["leases"]["/other/tdir"]
+    assert copied["/copied/tdir/k1"].lease == copied["/copied/tdir/deep/k2"].lease == dir_lease
+    assert copied["/copied/tdir/long"].lease == dir_lease and 250 < target.lease_ttl(dir_lease) <= 300
+    short = copied["/copied/tdir/short"].lease
+    own = {k: v for k, v in res["leases"].items() if k != "/other/tdir"}
+    assert list(own.values()) == [short] and 30 < int(next(iter(own))[:-1]) <= 100  # keyed by remaining seconds
+    assert 30 < target.lease_ttl(short) <= 100
+    assert copied["/copied/a"].lease == copied["/copied/_hidden"].lease == 0
+    assert run_module("etcd_v2_to_v3", args)["changed"] is False
+
+    target.revoke_lease(dir_lease)  # the directory's expiry: its keys go with it, and only they
+    assert sorted(kv.key for kv in target.range("/copied")) == [
+        "/copied/_hdir/x", "/copied/_hidden", "/copied/a", "/copied/sub/_h2", "/copied/tdir/short"]
+
+
+def test_etcd_v2_to_v3_keys_below_a_ttl_directory_above_the_prefix_expire_with_it(v2_source, etcd_single):
+    v2_source.mkdir("/other/tdir", ttl=300)
+    v2_source.set("/other/tdir/inner/k", "v")
+    res = run_module("etcd_v2_to_v3", {"prefix": "/other/tdir/inner", "source": {"endpoints": v2_source.endpoints},
+                                       "endpoints": etcd_single.endpoints})
+    assert res["changed"] and list(res["leases"]) == ["/other/tdir"], res.get("msg")
+    assert etcd_single.client().get("/other/tdir/inner/k").lease == res["leases"]["/other/tdir"]
