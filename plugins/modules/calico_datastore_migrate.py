@@ -184,7 +184,8 @@ verification:
   returned: start
   type: dict
 problems:
-  description: Why O(phase=start) would be refused (validate only; the task fails on them unless O(fail_on_problems=false)).
+  description:
+    - Why O(phase=start) would be refused (validate only; the task fails on them unless O(fail_on_problems=false)).
   returned: validate
   type: list
   elements: str
@@ -219,6 +220,7 @@ from ansible_collections.kubescale.calico.plugins.module_utils.migration.phases 
     MigrationError,
     Options,
     Progress,
+    check_options,
     run,
 )
 
@@ -238,15 +240,14 @@ def main() -> None:
         report_limit=dict(type="int", default=100),
     ), required_if=[["phase", "validate", ["source"]], ["phase", "start", ["source"]], ["phase", "abort", ["source"]]])
     p = module.params
-    for name in ("lock_ttl", "batch_size"):
-        if p[name] < 1:
-            module.fail_json(msg=f"{name}: must be at least 1, got {p[name]}")
-    if p["settle_time"] < 0:
-        module.fail_json(msg=f"settle_time: must not be negative, got {p['settle_time']}")
     opts = Options(allow_existing_v3_data=p["allow_existing_v3_data"], snapshot_dir=p["snapshot_dir"] or None,
                    settle_time=p["settle_time"], lock_ttl=p["lock_ttl"], batch_size=p["batch_size"],
                    report_limit=p["report_limit"], report_file=p["report_file"], check_mode=module.check_mode,
                    fail_on_problems=p["fail_on_problems"])
+    try:
+        check_options(opts, p["progress_file"])
+    except MigrationError as exc:
+        module.fail_json(msg=str(exc))
     progress = Progress(path=p["progress_file"])
     target = client_from_module(module)
     try:

@@ -407,7 +407,7 @@ def _cause(e: BaseException) -> str:
 def client_from_params(params: dict) -> EtcdV2Client:
     """Build a client from a dict of V2_CONNECTION_ARGSPEC options."""
     return EtcdV2Client(
-        endpoints=params.get("endpoints") or ["http://127.0.0.1:2379"],
+        endpoints=["http://127.0.0.1:2379"] if params.get("endpoints") is None else params["endpoints"],
         ca_cert=params.get("ca_cert"),
         client_cert=params.get("client_cert"),
         client_key=params.get("client_key"),

@@ -78,6 +78,24 @@ class Options:
     fail_on_problems: bool = True
 
 
+def check_options(opts: Options, progress_file: str | None = None) -> None:
+    """Refuse option values that are wrong whatever the data, before anything is read or written."""
+    for name in ("lock_ttl", "batch_size"):
+        if getattr(opts, name) < 1:
+            raise MigrationError(f"{name}: must be at least 1, got {getattr(opts, name)}")
+    if opts.settle_time < 0:
+        raise MigrationError(f"settle_time: must not be negative, got {opts.settle_time}")
+    if opts.report_limit < 0:
+        raise MigrationError(f"report_limit: must not be negative, got {opts.report_limit}")
+    for name, path in (("progress_file", progress_file), ("report_file", opts.report_file)):
+        if path and not os.path.isdir(os.path.dirname(path) or "."):
+            raise MigrationError(f"{name}: directory {os.path.dirname(path)} of {path} does not exist")
+        if path and os.path.isdir(path):
+            raise MigrationError(f"{name}: {path} is a directory, not a file")
+    if opts.snapshot_dir and os.path.exists(opts.snapshot_dir) and not os.path.isdir(opts.snapshot_dir):
+        raise MigrationError(f"snapshot_dir: {opts.snapshot_dir} exists and is not a directory")
+
+
 @dataclass
 class Progress:
     """Progress events: appended to a JSON-lines file and passed to an optional callback."""
@@ -647,16 +665,17 @@ def _verify(target: EtcdClient, conv: v1_model.Conversion, bodies: dict[str, str
 
 
 def complete_phase(target: EtcdClient, opts: Options, progress: Progress) -> dict:
-    """Set ClusterInformation default datastoreReady=true (resumes Calico v3 networking)."""
+    """Set ClusterInformation default datastoreReady=true (resumes Calico v3 networking).
+
+    Refusals and a completed migration are answered before the lock is taken (nothing is written),
+    and checked again under it.
+    """
     store = CalicoStore(target, check_mode=opts.check_mode, want_diff=False)
+    state, current = _completable(target, store)
+    if current["spec"].get("datastoreReady") is True:
+        return {"changed": False, "phase": "complete", "actions": [], "state": state}
     with migration_lock(target, opts):
-        state = read_state(target)
-        if state is not None and state.get("phase") not in ("written", "complete"):
-            raise MigrationError(f"the migration is in phase {state.get('phase')!r}, not written: rerun phase=start "
-                                 "until it verifies before completing")
-        current = store.get("ClusterInformation", "default")
-        if current is None:
-            raise MigrationError("no ClusterInformation 'default' in the target: run phase=start first")
+        state, current = _completable(target, store)
         if current["spec"].get("datastoreReady") is True:
             return {"changed": False, "phase": "complete", "actions": [], "state": state}
         desired = {"kind": "ClusterInformation", "apiVersion": current["apiVersion"],
@@ -668,6 +687,18 @@ def complete_phase(target: EtcdClient, opts: Options, progress: Progress) -> dic
         progress("completed")
         return {"changed": res.changed, "phase": "complete", "state": state,
                 "actions": ["set ClusterInformation default datastoreReady=true (Calico v3 networking resumed)"]}
+
+
+def _completable(target: EtcdClient, store: CalicoStore) -> tuple[dict | None, dict]:
+    """The marker and the ClusterInformation, or a refusal when the migration cannot be completed."""
+    state = read_state(target)
+    if state is not None and state.get("phase") not in ("written", "complete"):
+        raise MigrationError(f"the migration is in phase {state.get('phase')!r}, not written: rerun phase=start "
+                             "until it verifies before completing")
+    current = store.get("ClusterInformation", "default")
+    if current is None:
+        raise MigrationError("no ClusterInformation 'default' in the target: run phase=start first")
+    return state, current
 
 
 def abort_phase(source: EtcdV2Client, target: EtcdClient | None, opts: Options, progress: Progress) -> dict:
@@ -684,6 +715,8 @@ def abort_phase(source: EtcdV2Client, target: EtcdClient | None, opts: Options, 
         unreachable = exc
     if holder is not None:
         raise MigrationError(_held_message(holder.value))
+    if _ready(source) == "true":  # nothing to do: answered without taking the lock
+        return {"changed": False, "phase": "abort", "actions": [], "ready_v1": "true"}
     if unreachable is not None or target is None:
         return _abort(source, None, opts, progress, unreachable)
     with migration_lock(target, opts):
