@@ -19,8 +19,9 @@ description:
     paused data, writes it (ClusterInformation C(datastoreReady=false)), and verifies it by re-reading.
   - O(phase=complete) sets ClusterInformation C(datastoreReady=true) (resumes networking for Calico v3 nodes).
   - O(phase=abort) sets the v1 C(Ready) flag back to true; the v3 data is left in place. Like O(phase=start)
-    and O(phase=complete) it takes the migration lock, so it is refused while another run holds it (an
-    unreachable target does not stop it; it then warns that the marker was not updated).
+    and O(phase=complete) it takes the migration lock; while another run holds it, abort is refused if
+    Calico 2.x is paused and only warns if it is not (nothing to undo yet). An unreachable target does not
+    stop it; it then warns that the marker was not updated.
   - The lock key (C(/kubescale/calico-migration/lock)) names its holder by host and process ID.
   - RV(changed) is true only when something was written; a rerun of O(phase=start) that finds every object
     in place writes nothing (not even the marker) and reports no change.

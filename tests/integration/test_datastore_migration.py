@@ -401,11 +401,15 @@ def test_abort_is_refused_while_start_holds_the_lock_and_complete_refuses_after_
         "paused")
     etcd_single.wipe()
     small_source.set("/calico/v1/Ready", "true")
+    conn = _conn(small_source, etcd_single, tmp_path)
+    with etcd_single.client().lock(migration.LOCK_KEY, ttl=10, owner="another run"):  # Calico 2.x not paused
+        idle = run_module("calico_datastore_migrate", {**conn, "phase": "abort"})
+    assert not idle.get("failed") and idle["changed"] is False, idle.get("msg")
+    assert any("a migration run holds the lock (another run)" in w for w in idle["warnings"])
     # a start paused right after pausing Calico 2.x (where its settle time runs), holding the lock
     start = subprocess.Popen([sys.executable, str(DRIVER), json.dumps({**args, "pause_at": paused_at,
                                                                        "pause_for": 120})],
                              stdout=subprocess.PIPE, text=True)
-    conn = _conn(small_source, etcd_single, tmp_path)
     try:
         assert start.stdout.readline().strip() == "PAUSED"
         rev = etcd_single.revision()

@@ -705,18 +705,22 @@ def abort_phase(source: EtcdV2Client, target: EtcdClient | None, opts: Options, 
     """Set v1 Ready=true again (resumes Calico 2.x networking); the v3 data stays.
 
     Under the migration lock, so that it cannot interleave with a start (a start in its settle
-    pause would otherwise carry on and mark the migration written). A run holding the lock is
-    refused; an unreachable target is not: resuming Calico 2.x must not depend on it.
+    pause would otherwise carry on and mark the migration written): while a run holds the lock,
+    abort is refused if Calico 2.x is paused, and warns if it is not (nothing to undo yet). An
+    unreachable target does not stop it: resuming Calico 2.x must not depend on it.
     """
     holder = unreachable = None
     try:
         holder = target.get(LOCK_KEY) if target is not None else None
     except EtcdError as exc:
         unreachable = exc
+    if _ready(source) == "true":  # nothing to undo: answered without taking the lock
+        warnings = [] if holder is None else [
+            f"v1 Ready is true, but a migration run holds the lock ({holder.value.decode('utf-8', 'replace')}) "
+            "and may pause Calico 2.x: run phase=abort again when it has finished or stopped"]
+        return {"changed": False, "phase": "abort", "actions": [], "ready_v1": "true", "warnings": warnings}
     if holder is not None:
         raise MigrationError(_held_message(holder.value))
-    if _ready(source) == "true":  # nothing to do: answered without taking the lock
-        return {"changed": False, "phase": "abort", "actions": [], "ready_v1": "true"}
     if unreachable is not None or target is None:
         return _abort(source, None, opts, progress, unreachable)
     with migration_lock(target, opts):
