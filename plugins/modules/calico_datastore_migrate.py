@@ -23,7 +23,7 @@ description:
     Calico 2.x is paused and only warns if it is not (nothing to undo yet). An unreachable target does not
     stop it; it then warns that the marker was not updated.
   - The lock key (C(/kubescale/calico-migration/lock)) names its holder by host and process ID.
-  - RV(changed) is true only when something was written; a rerun of O(phase=start) that finds every object
+  - C(changed) is true only when something was written; a rerun of O(phase=start) that finds every object
     in place writes nothing (not even the marker) and reports no change.
   - Resumable, unlike C(calico-upgrade). A run killed at any point is finished by running O(phase=start)
     again. A marker key in the target (C(/kubescale/calico-migration/state)) marks the partial output as
