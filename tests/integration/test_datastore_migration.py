@@ -289,7 +289,7 @@ def test_v2_client_fails_over_and_names_the_endpoint(small_source):
     assert client.endpoint == live
     with pytest.raises(EtcdV2Error, match=r"http://127.0.0.1:9: connection refused"):
         EtcdV2Client(["http://127.0.0.1:9"]).get("/calico/v1/Ready")
-    with pytest.raises(EtcdV2Error, match="endpoints: 'ftp://x' is not an http"):
+    with pytest.raises(EtcdV2Error, match=r"endpoints: 'ftp://x' must be http\(s\)://host:port"):
         EtcdV2Client(["ftp://x"])
 
 
