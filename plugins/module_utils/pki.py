@@ -9,8 +9,11 @@ Needs the ``cryptography`` library on the host that runs it.
 from __future__ import annotations
 
 import datetime
+import grp
 import ipaddress
 import os
+import pwd
+import re
 import tempfile
 
 try:
@@ -60,10 +63,43 @@ def parse_sans(sans: list[str]) -> list:
             except ValueError as exc:
                 raise PkiError(f"subject_alt_names: {item!r} is not an IP address") from exc
         elif kind == "DNS" and value:
+            if not _DNS_NAME.match(value) or len(value) > 253:
+                raise PkiError(f"subject_alt_names: {item!r} is not a DNS name (letters, digits, '-', '.', "
+                               "an optional leading '*.')")
             out[f"DNS:{value}"] = x509.DNSName(value)
         else:
             raise PkiError(f"subject_alt_names: {item!r} must be IP:<address>, DNS:<name> or a bare name/address")
     return [out[k] for k in sorted(out)]
+
+
+_SYMBOLIC_MODE = re.compile(r"^[ugoa]*[-+=]([rwxXst]*|[ugo])(,[ugoa]*[-+=]([rwxXst]*|[ugo]))*$")
+_DNS_LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_DNS_NAME = re.compile(rf"^(\*\.)?{_DNS_LABEL}(\.{_DNS_LABEL})*\.?$")
+
+
+def check_file_options(path: str, key_path: str, owner: str | None = None, group: str | None = None,
+                       mode: object = None) -> None:
+    """Refuse file options that would fail after the first write (missing directory, unknown owner, bad mode)."""
+    for name, file in (("path", path), ("key_path", key_path)):
+        directory = os.path.dirname(file) or "."
+        if not os.path.isdir(directory):
+            raise PkiError(f"{name}: directory {directory} of {file} does not exist")
+        if os.path.isdir(file):
+            raise PkiError(f"{name}: {file} is a directory, not a file")
+    if owner is not None and not str(owner).isdigit():
+        try:
+            pwd.getpwnam(str(owner))
+        except KeyError:
+            raise PkiError(f"owner: no such user {owner!r} on this host") from None
+    if group is not None and not str(group).isdigit():
+        try:
+            grp.getgrnam(str(group))
+        except KeyError:
+            raise PkiError(f"group: no such group {group!r} on this host") from None
+    if mode is not None and not isinstance(mode, int):
+        text = str(mode)
+        if not (re.fullmatch(r"0?[0-7]{3,4}", text) or _SYMBOLIC_MODE.match(text)):
+            raise PkiError(f"mode: {text!r} is neither octal (e.g. '0640') nor symbolic (e.g. 'u=rw,g=r')")
 
 
 def _san_keys(names: list) -> set[str]:
@@ -128,12 +164,23 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
 
+def _public_der(key) -> bytes:
+    return key.public_key().public_bytes(serialization.Encoding.DER,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def check_ca_pair(ca_cert, ca_key, ca_path: str, ca_key_path: str) -> None:
+    """Refuse a CA key that is not the key of the CA certificate (what it signed would not verify)."""
+    if _public_der(ca_cert) != _public_der(ca_key):
+        raise PkiError(f"ca_key_path: {ca_key_path} is not the private key of the CA certificate {ca_path} "
+                       "(their public keys differ); nothing was written")
+
+
 def why_reissue(cert, key, kind: str, common_name: str, sans: list, ca_cert, renew_before_days: int) -> str | None:
     """The reason ``cert`` no longer fits, or None when it does."""
     if cert is None:
         return "certificate missing"
-    der, spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    if cert.public_key().public_bytes(der, spki) != key.public_key().public_bytes(der, spki):
+    if _public_der(cert) != _public_der(key):
         return "certificate does not match the private key"
     cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     if not cns or cns[0].value != common_name:
@@ -216,6 +263,7 @@ def ensure_certificate(path: str, key_path: str, kind: str, common_name: str, sa
         ca_cert, ca_key = load_cert(ca_path), load_key(ca_key_path)
         if ca_cert is None or ca_key is None:
             raise PkiError(f"ca_path/ca_key_path: {ca_path} or {ca_key_path} does not exist")
+        check_ca_pair(ca_cert, ca_key, ca_path, ca_key_path)
     key = load_key(key_path)
     actions: list[str] = []
     new_key = key is None

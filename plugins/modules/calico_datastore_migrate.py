@@ -11,12 +11,20 @@ version_added: 0.1.0
 description:
   - Does what C(calico-upgrade) does, in its phases, with its name conversions and refusals, and
     writes what C(calicoctl) would store (kind/apiVersion, uid/creationTimestamp, C(default.) policy names).
-  - O(phase=validate) reads and converts the v1 data and reports; it never writes.
+  - O(phase=validate) reads and converts the v1 data and reports; it never writes. It fails when it finds
+    problems that would refuse O(phase=start) (listed in the message and in RV(problems)), unless
+    O(fail_on_problems=false).
   - O(phase=start) refuses bad v1 data before any write, takes the migration lock in the target etcd,
     snapshots the target, sets the v1 C(Ready) flag to false (pausing Calico 2.x networking), converts the
     paused data, writes it (ClusterInformation C(datastoreReady=false)), and verifies it by re-reading.
   - O(phase=complete) sets ClusterInformation C(datastoreReady=true) (resumes networking for Calico v3 nodes).
-  - O(phase=abort) sets the v1 C(Ready) flag back to true; the v3 data is left in place.
+  - O(phase=abort) sets the v1 C(Ready) flag back to true; the v3 data is left in place. Like O(phase=start)
+    and O(phase=complete) it takes the migration lock; while another run holds it, abort is refused if
+    Calico 2.x is paused and only warns if it is not (nothing to undo yet). An unreachable target does not
+    stop it; it then warns that the marker was not updated.
+  - The lock key (C(/kubescale/calico-migration/lock)) names its holder by host and process ID.
+  - C(changed) is true only when something was written; a rerun of O(phase=start) that finds every object
+    in place writes nothing (not even the marker) and reports no change.
   - Resumable, unlike C(calico-upgrade). A run killed at any point is finished by running O(phase=start)
     again. A marker key in the target (C(/kubescale/calico-migration/state)) marks the partial output as
     this module's, and objects are reconciled by content (those already stored keep their uid and
@@ -68,6 +76,13 @@ options:
         description: Seconds per request.
         type: float
         default: 10.0
+  fail_on_problems:
+    description:
+      - With O(phase=validate), fail when the dry run finds problems that would refuse O(phase=start)
+        (bad v1 data, a non-empty target, Calico 2.x paused by someone else).
+      - Set to V(false) only to report them in RV(problems) and carry on.
+    type: bool
+    default: true
   allow_existing_v3_data:
     description:
       - Proceed when the target already holds keys under C(/calico/) that this module did not write
@@ -170,7 +185,8 @@ verification:
   returned: start
   type: dict
 problems:
-  description: Why O(phase=start) would be refused (validate only).
+  description:
+    - Why O(phase=start) would be refused (validate only; the task fails on them unless O(fail_on_problems=false)).
   returned: validate
   type: list
   elements: str
@@ -205,6 +221,7 @@ from ansible_collections.kubescale.calico.plugins.module_utils.migration.phases 
     MigrationError,
     Options,
     Progress,
+    check_options,
     run,
 )
 
@@ -213,6 +230,7 @@ def main() -> None:
     module = etcd_module(dict(
         phase=dict(type="str", required=True, choices=["validate", "start", "complete", "abort"]),
         source=dict(type="dict", options=copy.deepcopy(V2_CONNECTION_ARGSPEC)),
+        fail_on_problems=dict(type="bool", default=True),
         allow_existing_v3_data=dict(type="bool", default=False),
         snapshot_dir=dict(type="path", default="/var/backups/calico-migration"),
         settle_time=dict(type="float", default=15.0),
@@ -223,14 +241,14 @@ def main() -> None:
         report_limit=dict(type="int", default=100),
     ), required_if=[["phase", "validate", ["source"]], ["phase", "start", ["source"]], ["phase", "abort", ["source"]]])
     p = module.params
-    for name in ("lock_ttl", "batch_size"):
-        if p[name] < 1:
-            module.fail_json(msg=f"{name}: must be at least 1, got {p[name]}")
-    if p["settle_time"] < 0:
-        module.fail_json(msg=f"settle_time: must not be negative, got {p['settle_time']}")
     opts = Options(allow_existing_v3_data=p["allow_existing_v3_data"], snapshot_dir=p["snapshot_dir"] or None,
                    settle_time=p["settle_time"], lock_ttl=p["lock_ttl"], batch_size=p["batch_size"],
-                   report_limit=p["report_limit"], report_file=p["report_file"], check_mode=module.check_mode)
+                   report_limit=p["report_limit"], report_file=p["report_file"], check_mode=module.check_mode,
+                   fail_on_problems=p["fail_on_problems"])
+    try:
+        check_options(opts, p["progress_file"])
+    except MigrationError as exc:
+        module.fail_json(msg=str(exc))
     progress = Progress(path=p["progress_file"])
     target = client_from_module(module)
     try:

@@ -13,7 +13,11 @@ description:
     of the target (the connection options), optionally under O(destination_prefix) instead of O(prefix).
   - Unlike C(etcdctl migrate) it runs online, against any cluster, and keeps TTLs. Keys with a TTL are
     written with a lease of their remaining TTL (C(etcdctl migrate) makes them permanent, or drops them
-    with C(--no-ttl)).
+    with C(--no-ttl)). The keys inside a v2 directory that has a TTL share one lease with the directory's
+    remaining TTL, so they expire together as in v2 (a key's own shorter TTL wins).
+  - Hidden v2 nodes (names starting with C(_)) are never listed by the v2 API; it returns them only when
+    asked for by their exact name. Name them in O(hidden_keys) to copy them (with everything listed below
+    them); they cannot be discovered.
   - Directories are dropped (v3 has none). Only keys whose value differs are written, in guarded
     transactions of at most 128 operations; the copy is verified by re-reading (count and sha256).
   - For Calico data, use M(kubescale.calico.calico_datastore_migrate), which converts the v1 model.
@@ -37,6 +41,15 @@ options:
       - Write the keys under this v3 prefix instead of O(prefix).
       - With O(prefix=/a) and V(/b), the v2 key V(/a/x) becomes the v3 key V(/b/x).
     type: str
+  hidden_keys:
+    description:
+      - Hidden v2 keys or directories to copy as well, relative to O(prefix) (V(_meta), V(sub/_lock)) or
+        absolute under it. Each must exist and have a path segment starting with C(_).
+      - A hidden directory is read with everything the v2 API lists in it; hidden nodes inside it must be
+        named too.
+    type: list
+    elements: str
+    default: []
   split_depth:
     description: Directories this deep below O(prefix) are each read in one request (memory vs. requests).
     type: int
@@ -80,6 +93,14 @@ EXAMPLES = r"""
       endpoints: ["http://10.0.0.5:2379"]
     endpoints: ["https://10.0.0.5:2379"]
     ca_cert: /etc/etcd/ca.pem
+
+- name: Copy a prefix with two hidden keys the v2 API does not list
+  kubescale.calico.etcd_v2_to_v3:
+    prefix: /app
+    hidden_keys: [_leader, config/_schema]
+    source:
+      endpoints: ["http://10.0.0.5:2379"]
+    endpoints: ["https://10.0.0.5:2379"]
 """
 
 RETURN = r"""
@@ -104,13 +125,20 @@ unchanged:
   returned: always
   type: int
 ttl_keys:
-  description: Keys with a TTL (written with a lease of the remaining TTL).
+  description: Keys with a TTL of their own or of a directory above them (written with a lease).
+  returned: always
+  type: int
+hidden_keys:
+  description: Hidden keys copied (read through O(hidden_keys)).
   returned: always
   type: int
 leases:
-  description: Lease ID granted per remaining TTL (seconds → lease ID).
+  description:
+    - Lease ID per lease granted. Keys of one TTL directory share a lease, keyed by the directory's v2 key;
+      other keys with a TTL share one lease per remaining TTL, keyed like V(300s).
   returned: always
   type: dict
+  sample: {"/coreos.com/network/subnets": 7587869574585623051, "300s": 7587869574585623053}
 verification:
   description: Count and sha256 of the copied keys as re-read from the target.
   returned: unless check mode
@@ -126,24 +154,31 @@ from ansible_collections.kubescale.calico.plugins.module_utils.etcd.v2 import (
     EtcdV2Error,
     client_from_params,
 )
-from ansible_collections.kubescale.calico.plugins.module_utils.etcd.v2_copy import V2CopyError, copy_v2_prefix
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.v2_copy import (
+    V2CopyError,
+    check_copy_args,
+    copy_v2_prefix,
+)
 
 
 def main() -> None:
     module = etcd_module(dict(
         prefix=dict(type="str", required=True),
         destination_prefix=dict(type="str"),
+        hidden_keys=dict(type="list", elements="str", default=[], no_log=False),
         split_depth=dict(type="int", default=2),
         source=dict(type="dict", required=True, options=copy.deepcopy(V2_CONNECTION_ARGSPEC)),
     ))
     p = module.params
-    if p["split_depth"] < 0:
-        module.fail_json(msg=f"split_depth: must not be negative, got {p['split_depth']}")
+    try:
+        check_copy_args(p["prefix"], p["destination_prefix"], p["hidden_keys"], p["split_depth"])
+    except V2CopyError as exc:
+        module.fail_json(msg=str(exc))
     target = client_from_module(module)
     try:
         source = client_from_params(p["source"])
         result = copy_v2_prefix(source, target, p["prefix"], p["destination_prefix"], check_mode=module.check_mode,
-                                split_depth=p["split_depth"])
+                                split_depth=p["split_depth"], hidden_keys=p["hidden_keys"])
     except (V2CopyError, EtcdError, EtcdV2Error) as exc:
         module.fail_json(msg=str(exc))
     finally:

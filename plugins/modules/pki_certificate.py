@@ -13,6 +13,9 @@ description:
   - An existing certificate is kept when its key matches, it is signed by O(ca_path), its common name,
     subject alternative names and extended key usage are the requested ones and it does not expire
     within O(renew_before_days). Otherwise a new certificate is issued (the key is kept).
+  - A O(ca_key_path) that is not the private key of O(ca_path) is refused before anything is written
+    (what it signed would never verify). So are a missing directory, an unknown O(owner) or O(group) and a
+    malformed O(mode).
   - Meant for small internal PKIs such as the dedicated Calico etcd (role C(kubescale.calico.calico_etcd)),
     where C(community.crypto) may not be installed. Needs the Python C(cryptography) library
     (Debian package C(python3-cryptography)) on the host that runs it.
@@ -66,7 +69,9 @@ extends_documentation_fragment:
   - ansible.builtin.files
 attributes:
   check_mode:
-    description: Reports what would be issued without writing keys or certificates.
+    description:
+      - Reports what would be issued without writing keys or certificates, and the mode, owner and group
+        changes a real run would make to files that exist (RV(actions) names them).
     support: full
   diff_mode:
     description: No diff is returned (certificates and keys are not shown).
@@ -97,11 +102,14 @@ EXAMPLES = r"""
 
 RETURN = r"""
 actions:
-  description: What was done, in plain sentences (empty when nothing changed).
+  description:
+    - What was done, in plain sentences (empty when nothing changed), including the mode, owner and group
+      changes of the files (in check mode, what a real run would do).
   returned: always
   type: list
   elements: str
-  sample: ["issued server certificate /etc/calico-etcd/ca/issued/etcd-1-server.crt for etcd-1 (certificate missing)"]
+  sample: ["issued server certificate /etc/calico-etcd/ca/issued/etcd-1-server.crt for etcd-1 (certificate missing)",
+           "set mode of /etc/calico-etcd/ca/issued/etcd-1-server.key to 0600 (was 0644)"]
 not_after:
   description: Expiry of the certificate now in place (null in check mode when it would change).
   returned: always
@@ -121,6 +129,7 @@ private_key:
   type: str
 """
 
+import os
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -130,8 +139,34 @@ from ansible_collections.kubescale.calico.plugins.module_utils.pki import (
     HAS_CRYPTOGRAPHY,
     KINDS,
     PkiError,
+    check_file_options,
     ensure_certificate,
 )
+
+
+def _attribute_sentences(path: str, diff: dict) -> list[str]:
+    before, after = diff.get("before", {}), diff.get("after", {})
+    return [f"set {attr} of {path} to {after[attr]} (was {before.get(attr)})" for attr in ("mode", "owner", "group")
+            if attr in after]
+
+
+def _apply_file_attributes(module: AnsibleModule, paths: tuple[str, str], key_path: str) -> list[str]:
+    """Owner/group/mode/SELinux of the files as requested (the key always 0600); sentences of what changed.
+
+    In check mode nothing is changed, but a file that exists is compared all the same, so the
+    report says what a real run would fix. A file that does not exist yet is already reported.
+    """
+    actions = []
+    for target in paths:
+        if module.check_mode and not os.path.lexists(target):
+            continue
+        file_args = module.load_file_common_arguments(module.params, path=target)
+        if target == key_path:
+            file_args["mode"] = "0600"
+        diff: dict = {}
+        if module.set_fs_attributes_if_different(file_args, False, diff=diff):
+            actions += _attribute_sentences(target, diff) or [f"set file attributes of {target}"]
+    return actions
 
 
 def main() -> None:
@@ -159,19 +194,16 @@ def main() -> None:
                          exception="".join(traceback.format_exception(CRYPTOGRAPHY_IMPORT_ERROR)))
     p = module.params
     try:
+        check_file_options(p["path"], p["key_path"], p["owner"], p["group"], p["mode"])
         result = ensure_certificate(
             p["path"], p["key_path"], p["kind"], p["common_name"], p["subject_alt_names"],
             p["ca_path"], p["ca_key_path"], p["days"], p["renew_before_days"], module.check_mode,
             p["return_content"])
     except PkiError as exc:
         module.fail_json(msg=str(exc))
-    changed = result.pop("changed")
-    if not module.check_mode:
-        for target in (p["path"], p["key_path"]):
-            file_args = module.load_file_common_arguments(p, path=target)
-            if target == p["key_path"]:
-                file_args["mode"] = "0600"
-            changed = module.set_fs_attributes_if_different(file_args, changed)
+    attribute_actions = _apply_file_attributes(module, (p["path"], p["key_path"]), p["key_path"])
+    result["actions"] += attribute_actions
+    changed = result.pop("changed") or bool(attribute_actions)
     module.exit_json(changed=changed, **result)
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from ansible_runner import run_module
+from ansible_runner import run_module, run_modules
 from datagen import calico_v1_dataset as gen
 from etcd_fixtures import make_server
 
@@ -184,7 +185,7 @@ def test_second_concurrent_migration_is_refused_by_the_lock(small_source, etcd_s
     first = subprocess.Popen([sys.executable, str(DRIVER), json.dumps(args)], stdout=subprocess.PIPE, text=True)
     try:
         assert first.stdout.readline().strip() == "PAUSED"  # holds the lock now
-        with pytest.raises(EtcdError, match=r"lock .* is held by calico_datastore_migrate pid"):
+        with pytest.raises(EtcdError, match=r"lock .* is held by calico_datastore_migrate on \S+ pid \d+"):
             migration.run("start", small_source, etcd_single.client(), _opts(tmp_path), migration.Progress())
     finally:
         os.kill(first.pid, signal.SIGKILL)
@@ -357,3 +358,135 @@ def test_v2_client_basic_auth(tmp_path_factory):
             EtcdV2Client(server.endpoints, user="root", password="wrong").get("/calico/v1/Ready")
     finally:
         server.stop()
+
+
+def _conn(small_source, etcd_single, tmp_path) -> dict:
+    return {"source": {"endpoints": small_source.endpoints}, "endpoints": etcd_single.endpoints,
+            "snapshot_dir": str(tmp_path / "snaps"), "settle_time": 0, "lock_ttl": 2}
+
+
+def test_rerun_of_start_that_writes_no_object_reports_no_change(small_source, etcd_single, tmp_path):
+    conn = _conn(small_source, etcd_single, tmp_path)
+    first = run_module("calico_datastore_migrate", {**conn, "phase": "start"})
+    assert first["changed"] and first["verification"]["ok"], first.get("msg")
+    target = etcd_single.client()
+    marker = target.get(migration.STATE_KEY)
+    newest = max(kv.mod_revision for kv in target.range("/calico/"))
+
+    dry = run_module("calico_datastore_migrate", {**conn, "phase": "start"}, check=True)
+    again = run_module("calico_datastore_migrate", {**conn, "phase": "start"})
+    assert dry["changed"] is False, dry.get("msg")
+    assert again["changed"] is False and again["actions"] == [], again.get("msg") or again["actions"]
+    assert again["verification"]["ok"] and again["written"]["resources"]["unchanged"] > 0
+    assert target.get(migration.STATE_KEY).mod_revision == marker.mod_revision  # marker not rewritten
+    assert max(kv.mod_revision for kv in target.range("/calico/")) == newest
+
+    # one object changed behind the migration's back: the rerun writes it back, and says so
+    key = "/calico/resources/v3/projectcalico.org/ippools/192-168-0-0-16"
+    pool = json.loads(target.get(key).value)
+    pool["spec"]["ipipMode"] = "CrossSubnet" if pool["spec"].get("ipipMode") != "CrossSubnet" else "Never"
+    target.put(key, json.dumps(pool))
+    fixed = run_module("calico_datastore_migrate", {**conn, "phase": "start"})
+    assert fixed["changed"] is True and fixed["written"]["resources"]["updated"] == 1
+    assert target.get(migration.STATE_KEY).mod_revision > marker.mod_revision
+
+
+def test_abort_is_refused_while_start_holds_the_lock_and_complete_refuses_after_abort(
+        small_source, etcd_single, tmp_path):
+    args = {"phase": "start", "source": small_source.endpoints, "target": etcd_single.endpoints,
+            "options": {"settle_time": 0, "snapshot_dir": "", "lock_ttl": 2}}
+    steps = _driver({**args, "progress_file": str(tmp_path / "ref.progress")})
+    assert steps.returncode == 0, steps.stdout
+    paused_at = [json.loads(line)["step"] for line in (tmp_path / "ref.progress").read_text().splitlines()].index(
+        "paused")
+    etcd_single.wipe()
+    small_source.set("/calico/v1/Ready", "true")
+    conn = _conn(small_source, etcd_single, tmp_path)
+    with etcd_single.client().lock(migration.LOCK_KEY, ttl=10, owner="another run"):  # Calico 2.x not paused
+        idle = run_module("calico_datastore_migrate", {**conn, "phase": "abort"})
+    assert not idle.get("failed") and idle["changed"] is False, idle.get("msg")
+    assert any("a migration run holds the lock (another run)" in w for w in idle["warnings"])
+    # a start paused right after pausing Calico 2.x (where its settle time runs), holding the lock
+    start = subprocess.Popen([sys.executable, str(DRIVER), json.dumps({**args, "pause_at": paused_at,
+                                                                       "pause_for": 120})],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert start.stdout.readline().strip() == "PAUSED"
+        rev = etcd_single.revision()
+        aborted = run_module("calico_datastore_migrate", {**conn, "phase": "abort"})
+        assert aborted["failed"]
+        assert aborted["msg"] == (
+            f"a migration run is in progress (lock {migration.LOCK_KEY} held by calico_datastore_migrate on "
+            f"{socket.gethostname()} pid {start.pid}): rerun when it has finished or stopped (its lock expires "
+            "lock_ttl seconds after it stops); nothing was written")
+        assert small_source.get("/calico/v1/Ready").value == "false" and etcd_single.revision() == rev
+    finally:
+        os.kill(start.pid, signal.SIGKILL)
+        start.wait(10)
+    _wait_lock_free(etcd_single.client())
+    aborted = run_module("calico_datastore_migrate", {**conn, "phase": "abort"})
+    assert aborted["changed"] and small_source.get("/calico/v1/Ready").value == "true", aborted.get("msg")
+    assert migration.read_state(etcd_single.client())["phase"] == "aborted"
+    done = run_module("calico_datastore_migrate", {**conn, "phase": "complete"})
+    assert done["failed"] and "in phase 'aborted', not written" in done["msg"]
+
+
+def test_validate_fails_on_problems_unless_told_only_to_report(small_source, etcd_single, tmp_path):
+    target = etcd_single.client()
+    target.put("/calico/resources/v3/projectcalico.org/bgppeers/existing", b'{"kind":"BGPPeer"}')
+    rev = etcd_single.revision()
+    conn = {**_conn(small_source, etcd_single, tmp_path), "phase": "validate"}
+    failed, reported = run_modules([("calico_datastore_migrate", conn),
+                                    ("calico_datastore_migrate", {**conn, "fail_on_problems": False})])
+    problem = "the target holds 1 keys under /calico/ (allow_existing_v3_data not set)"
+    assert failed["failed"] and failed["problems"] == [problem]
+    assert failed["msg"] == (f"validate found 1 problem(s) that would refuse start: {problem} "
+                             "(set fail_on_problems: false only to report)")
+    assert not reported.get("failed") and reported["changed"] is False and reported["problems"] == [problem]
+    assert etcd_single.revision() == rev
+
+
+def test_etcd_v2_to_v3_copies_named_hidden_keys_and_ttl_directories_share_a_lease(v2_source, etcd_single):
+    v2_source.set("/other/a", "1")
+    v2_source.set("/other/_hidden", "h")  # hidden: the v2 API never lists it
+    v2_source.set("/other/_hdir/x", "hx")
+    v2_source.set("/other/sub/_h2", "h2")
+    v2_source.mkdir("/other/tdir", ttl=300)
+    v2_source.set("/other/tdir/k1", "k1")
+    v2_source.set("/other/tdir/deep/k2", "k2")
+    v2_source.set("/other/tdir/long", "long", ttl=1000)  # the directory expires first
+    v2_source.set("/other/tdir/short", "short", ttl=100)  # its own TTL ends first
+    assert "/other/_hidden" not in v2_source.read_prefix("/other")
+    args = {"prefix": "/other", "destination_prefix": "/copied", "source": {"endpoints": v2_source.endpoints},
+            "endpoints": etcd_single.endpoints, "hidden_keys": ["_hidden", "/other/_hdir", "sub/_h2"]}
+    res = run_module("etcd_v2_to_v3", args)
+    assert res["changed"] and res["verification"]["ok"], res.get("msg")
+    assert res["hidden_keys"] == 3 and res["ttl_keys"] == 4 and res["source_keys"] == 8
+    target = etcd_single.client()
+    copied = {kv.key: kv for kv in target.range("/copied")}
+    assert {k: kv.value for k, kv in copied.items()} == {
+        "/copied/a": b"1", "/copied/_hidden": b"h", "/copied/_hdir/x": b"hx", "/copied/sub/_h2": b"h2",
+        "/copied/tdir/k1": b"k1", "/copied/tdir/deep/k2": b"k2", "/copied/tdir/long": b"long",
+        "/copied/tdir/short": b"short"}
+    dir_lease = res["leases"]["/other/tdir"]
+    assert copied["/copied/tdir/k1"].lease == copied["/copied/tdir/deep/k2"].lease == dir_lease
+    assert copied["/copied/tdir/long"].lease == dir_lease and 250 < target.lease_ttl(dir_lease) <= 300
+    short = copied["/copied/tdir/short"].lease
+    own = {k: v for k, v in res["leases"].items() if k != "/other/tdir"}
+    assert list(own.values()) == [short] and 30 < int(next(iter(own))[:-1]) <= 100  # keyed by remaining seconds
+    assert 30 < target.lease_ttl(short) <= 100
+    assert copied["/copied/a"].lease == copied["/copied/_hidden"].lease == 0
+    assert run_module("etcd_v2_to_v3", args)["changed"] is False
+
+    target.revoke_lease(dir_lease)  # the directory's expiry: its keys go with it, and only they
+    assert sorted(kv.key for kv in target.range("/copied")) == [
+        "/copied/_hdir/x", "/copied/_hidden", "/copied/a", "/copied/sub/_h2", "/copied/tdir/short"]
+
+
+def test_etcd_v2_to_v3_keys_below_a_ttl_directory_above_the_prefix_expire_with_it(v2_source, etcd_single):
+    v2_source.mkdir("/other/tdir", ttl=300)
+    v2_source.set("/other/tdir/inner/k", "v")
+    res = run_module("etcd_v2_to_v3", {"prefix": "/other/tdir/inner", "source": {"endpoints": v2_source.endpoints},
+                                       "endpoints": etcd_single.endpoints})
+    assert res["changed"] and list(res["leases"]) == ["/other/tdir"], res.get("msg")
+    assert etcd_single.client().get("/other/tdir/inner/k").lease == res["leases"]["/other/tdir"]

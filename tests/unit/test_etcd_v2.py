@@ -54,3 +54,19 @@ def test_comma_separated_endpoints_and_keys_path_quoting():
     client = etcd_v2.EtcdV2Client("http://127.0.0.1:1,http://127.0.0.1:2")
     assert client.endpoints == ["http://127.0.0.1:1", "http://127.0.0.1:2"]
     assert client._keys_path("/calico/v1/host/h 1") == "/v2/keys/calico/v1/host/h%201"
+
+
+def test_leaves_under_a_ttl_directory_take_the_ttl_that_ends_first():
+    tree = {"key": "/a", "dir": True, "nodes": [
+        {"key": "/a/free", "value": "0"},
+        {"key": "/a/t", "dir": True, "ttl": 300, "nodes": [
+            {"key": "/a/t/k", "value": "1"},
+            {"key": "/a/t/own", "value": "2", "ttl": 100},
+            {"key": "/a/t/long", "value": "3", "ttl": 900},
+            {"key": "/a/t/sooner", "dir": True, "ttl": 50, "nodes": [{"key": "/a/t/sooner/x", "value": "4"}]},
+        ]},
+    ]}
+    got = {n.key: (n.ttl, n.expires_with) for n in etcd_v2._leaves(tree)}
+    assert got == {"/a/free": (None, None), "/a/t/k": (300, "/a/t"), "/a/t/own": (100, None),
+                   "/a/t/long": (300, "/a/t"), "/a/t/sooner/x": (50, "/a/t/sooner")}
+    assert etcd_v2._to_leaf({"key": "/b", "value": "v"}, ("/above", 20)).expires_with == "/above"

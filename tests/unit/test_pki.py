@@ -76,3 +76,17 @@ def test_return_content_gives_matching_pems(tmp_path, ca):
     res = _leaf(tmp_path, ca, return_content=True)
     assert res["certificate"] == (tmp_path / "s.crt").read_text()
     assert res["private_key"] == (tmp_path / "s.key").read_text()
+
+
+def test_ca_key_of_another_ca_is_refused_before_any_write(tmp_path, ca):
+    other = (str(tmp_path / "o.crt"), str(tmp_path / "o.key"))
+    ensure_certificate(other[0], other[1], "ca", "test-ca", days=30, renew_before_days=1)
+    with pytest.raises(PkiError, match=r"ca_key_path: .*o\.key is not the private key of the CA certificate .*ca\.crt"):
+        _leaf(tmp_path, (ca[0], other[1]))
+    assert not (tmp_path / "s.crt").exists() and not (tmp_path / "s.key").exists()
+
+
+@pytest.mark.parametrize("san", ["foo:bar", "-bad.example", "a..b", "exa mple"])
+def test_malformed_dns_names_are_refused(tmp_path, ca, san):
+    with pytest.raises(PkiError, match="is not a DNS name"):
+        _leaf(tmp_path, ca, sans=[san])

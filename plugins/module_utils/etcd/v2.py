@@ -61,7 +61,12 @@ class EtcdV2NotFound(EtcdV2Error):
 
 @dataclass(frozen=True)
 class V2Node:
-    """One leaf (non-directory) node of the v2 keyspace."""
+    """One leaf (non-directory) node of the v2 keyspace.
+
+    ``ttl`` is the time the leaf has left: its own TTL, or that of a directory above it that
+    expires first (v2 deletes a directory with everything in it); ``expires_with`` names that
+    directory (None when the leaf's own TTL, or none, applies).
+    """
 
     key: str
     value: str
@@ -69,25 +74,39 @@ class V2Node:
     expiration: str | None = None
     created_index: int = 0
     modified_index: int = 0
+    expires_with: str | None = None
 
 
-def _leaves(node: dict) -> Iterator[V2Node]:
-    """Yield the leaves of a v2 node dict in key order (directories dropped)."""
+def _inherit(node: dict, inherited: tuple[str, int] | None) -> tuple[str, int] | None:
+    """``inherited`` for the children of ``node``: the node itself if it is a directory expiring sooner."""
+    ttl = node.get("ttl")
+    if node.get("dir") and ttl and (inherited is None or int(ttl) < inherited[1]):
+        return node["key"], int(ttl)
+    return inherited
+
+
+def _leaves(node: dict, inherited: tuple[str, int] | None = None) -> Iterator[V2Node]:
+    """Yield the leaves of a v2 node dict in key order (directories dropped, their TTL passed down)."""
     if node.get("dir"):
+        inner = _inherit(node, inherited)
         for child in sorted(node.get("nodes") or [], key=lambda n: n["key"]):
-            yield from _leaves(child)
+            yield from _leaves(child, inner)
         return
-    yield _to_leaf(node)
+    yield _to_leaf(node, inherited)
 
 
-def _to_leaf(node: dict) -> V2Node:
+def _to_leaf(node: dict, inherited: tuple[str, int] | None = None) -> V2Node:
+    ttl, expires_with = node.get("ttl"), None
+    if inherited is not None and (not ttl or inherited[1] <= int(ttl)):
+        ttl, expires_with = inherited[1], inherited[0]
     return V2Node(
         key=node["key"],
         value=node.get("value", ""),
-        ttl=node.get("ttl"),
+        ttl=ttl,
         expiration=node.get("expiration"),
         created_index=node.get("createdIndex", 0),
         modified_index=node.get("modifiedIndex", 0),
+        expires_with=expires_with,
     )
 
 
@@ -229,45 +248,61 @@ class EtcdV2Client:
             raise EtcdV2Error(f"{self.endpoint}: {key} is a directory, not a value")
         return _to_leaf(node)
 
-    def walk(self, prefix: str, split_depth: int = 3, workers: int = 4) -> Iterator[V2Node]:
+    def walk(self, prefix: str, split_depth: int = 3, workers: int = 4,
+             inherited: tuple[str, int] | None = None) -> Iterator[V2Node]:
         """Yield every leaf under ``prefix`` in key order; directories are dropped.
 
         Directories shallower than ``split_depth`` (path segments below ``prefix``) are listed
         one level at a time; each directory at ``split_depth`` is read recursively in one
         request, ``workers`` of them in flight at once, so at most that many subtrees are held.
+        A directory's TTL is passed down to its leaves (see V2Node); ``inherited`` is that of the
+        directories above ``prefix`` (see ttl_above). Hidden nodes (names starting with ``_``)
+        are never listed by the v2 API: only a walk whose ``prefix`` names one reads it.
         """
         root = self.get_node(prefix)
         if root is None:
             return
         if not root.get("dir"):
-            yield _to_leaf(root)
+            yield _to_leaf(root, inherited)
             return
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            yield from self._walk_dir(prefix, root, split_depth, pool, workers)
+            yield from self._walk_dir(prefix, root, split_depth, pool, workers, _inherit(root, inherited))
 
-    def _walk_dir(self, prefix, node, split_depth, pool, window) -> Iterator[V2Node]:
+    def ttl_above(self, key: str) -> tuple[str, int] | None:
+        """The directory above ``key`` that expires first: (its key, remaining TTL), or None."""
+        inherited = None
+        parts = key.strip("/").split("/")[:-1]
+        for depth in range(1, len(parts) + 1):
+            node = self.get_node("/" + "/".join(parts[:depth]))
+            if node is None:
+                break
+            inherited = _inherit(node, inherited)
+        return inherited
+
+    def _walk_dir(self, prefix, node, split_depth, pool, window, inherited) -> Iterator[V2Node]:
         children = sorted(node.get("nodes") or [], key=lambda n: n["key"])
-        pending: list = []  # futures of recursive reads, in key order
+        pending: list = []  # (future of a recursive read, TTL inherited from above), in key order
 
         def drain(limit: int) -> Iterator[V2Node]:
             while len(pending) > limit:
-                sub = pending.pop(0).result()
+                future, above = pending.pop(0)
+                sub = future.result()
                 if sub is not None:
-                    yield from _leaves(sub)
+                    yield from _leaves(sub, above)
 
         for child in children:
             if not child.get("dir"):
                 yield from drain(0)
-                yield _to_leaf(child)
+                yield _to_leaf(child, inherited)
                 continue
             if _depth(prefix, child["key"]) >= split_depth:
-                pending.append(pool.submit(self.get_node, child["key"], True))
+                pending.append((pool.submit(self.get_node, child["key"], True), inherited))
                 yield from drain(window)
                 continue
             yield from drain(0)
             listing = self.get_node(child["key"])
             if listing is not None:
-                yield from self._walk_dir(prefix, listing, split_depth, pool, window)
+                yield from self._walk_dir(prefix, listing, split_depth, pool, window, _inherit(listing, inherited))
         yield from drain(0)
 
     def read_prefix(self, prefix: str) -> dict[str, str]:
@@ -285,10 +320,11 @@ class EtcdV2Client:
             form["prevExist"] = "true" if prev_exist else "false"
         return self._request("PUT", self._keys_path(key), form=form)
 
-    def mkdir(self, key: str) -> None:
-        """Create an (empty) directory; no error if it exists."""
+    def mkdir(self, key: str, ttl: int | None = None) -> None:
+        """Create an (empty) directory, optionally expiring after ``ttl`` seconds; no error if it exists."""
+        form = {"dir": "true", **({"ttl": str(int(ttl))} if ttl else {})}
         try:
-            self._request("PUT", self._keys_path(key), form={"dir": "true"})
+            self._request("PUT", self._keys_path(key), form=form)
         except EtcdV2Error as e:
             if "Not a file" not in str(e) and "already exists" not in str(e):
                 raise
@@ -379,7 +415,7 @@ def _cause(e: BaseException) -> str:
 def client_from_params(params: dict) -> EtcdV2Client:
     """Build a client from a dict of V2_CONNECTION_ARGSPEC options."""
     return EtcdV2Client(
-        endpoints=params.get("endpoints") or ["http://127.0.0.1:2379"],
+        endpoints=["http://127.0.0.1:2379"] if params.get("endpoints") is None else params["endpoints"],
         ca_cert=params.get("ca_cert"),
         client_cert=params.get("client_cert"),
         client_key=params.get("client_key"),

@@ -25,6 +25,7 @@ import gc
 import hashlib
 import json
 import os
+import socket
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -74,6 +75,25 @@ class Options:
     report_limit: int = 100
     report_file: str | None = None
     check_mode: bool = False
+    fail_on_problems: bool = True
+
+
+def check_options(opts: Options, progress_file: str | None = None) -> None:
+    """Refuse option values that are wrong whatever the data, before anything is read or written."""
+    for name in ("lock_ttl", "batch_size"):
+        if getattr(opts, name) < 1:
+            raise MigrationError(f"{name}: must be at least 1, got {getattr(opts, name)}")
+    if opts.settle_time < 0:
+        raise MigrationError(f"settle_time: must not be negative, got {opts.settle_time}")
+    if opts.report_limit < 0:
+        raise MigrationError(f"report_limit: must not be negative, got {opts.report_limit}")
+    for name, path in (("progress_file", progress_file), ("report_file", opts.report_file)):
+        if path and not os.path.isdir(os.path.dirname(path) or "."):
+            raise MigrationError(f"{name}: directory {os.path.dirname(path)} of {path} does not exist")
+        if path and os.path.isdir(path):
+            raise MigrationError(f"{name}: {path} is a directory, not a file")
+    if opts.snapshot_dir and os.path.exists(opts.snapshot_dir) and not os.path.isdir(opts.snapshot_dir):
+        raise MigrationError(f"snapshot_dir: {opts.snapshot_dir} exists and is not a directory")
 
 
 @dataclass
@@ -140,6 +160,30 @@ def write_state(target: EtcdClient, state: dict) -> None:
     target.put(STATE_KEY, json.dumps(state, sort_keys=True))
 
 
+def lock_owner() -> str:
+    """What the lock key says about its holder: the module, the host and the process."""
+    return f"calico_datastore_migrate on {socket.gethostname()} pid {os.getpid()}"
+
+
+@contextmanager
+def migration_lock(target: EtcdClient, opts: Options):
+    """Hold the migration lock; in check mode take nothing, but refuse as a real run would if it is held."""
+    if not opts.check_mode:
+        with target.lock(LOCK_KEY, ttl=opts.lock_ttl, owner=lock_owner()):
+            yield
+        return
+    holder = target.get(LOCK_KEY)
+    if holder is not None:
+        raise MigrationError(_held_message(holder.value))
+    yield
+
+
+def _held_message(holder: bytes) -> str:
+    return (f"a migration run is in progress (lock {LOCK_KEY} held by {holder.decode('utf-8', 'replace')}): "
+            "rerun when it has finished or stopped (its lock expires lock_ttl seconds after it stops); "
+            "nothing was written")
+
+
 def _report(conv: v1_model.Conversion, opts: Options) -> dict:
     if opts.report_file:
         fd = os.open(opts.report_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -170,7 +214,22 @@ def summary(conv: v1_model.Conversion) -> dict:
 # -- phases ----------------------------------------------------------------------------------
 
 def validate_phase(source: EtcdV2Client, target: EtcdClient, opts: Options, progress: Progress) -> dict:
-    """Dry run: the full report, the target's state, what start would write. Never writes."""
+    """Dry run: the full report, the target's state, what start would write. Never writes.
+
+    Fails on problems (what start would refuse) unless ``opts.fail_on_problems`` is off.
+    """
+    result = _dry_run(source, target, opts, progress)
+    problems = result["problems"]
+    if problems and opts.fail_on_problems:
+        extra = {k: v for k, v in result.items() if k not in ("changed", "report")}
+        raise MigrationError(f"validate found {len(problems)} problem(s) that would refuse start: "
+                             + "; ".join(problems) + " (set fail_on_problems: false only to report)",
+                             report=result["report"], **extra)
+    return result
+
+
+def _dry_run(source: EtcdV2Client, target: EtcdClient, opts: Options, progress: Progress) -> dict:
+    """The dry run's result with its ``problems`` (what start would refuse); never writes, never fails on them."""
     conv = read_and_convert(source).conv
     progress("converted", total=len(conv.resources) + len(conv.ipam))
     state = read_state(target)
@@ -197,7 +256,11 @@ def _ready(source: EtcdV2Client) -> str | None:
 
 def _plan_counts(target: EtcdClient, conv: v1_model.Conversion) -> dict:
     """How many objects start would create / update / leave, from one read of the target."""
-    stored = read_stored(target)
+    return _plan(conv, read_stored(target))
+
+
+def _plan(conv: v1_model.Conversion, stored: dict[str, tuple[int, str]]) -> dict:
+    """How many objects of ``conv`` the target (``stored``, see read_stored) lacks, holds differently or holds."""
     out = {"create": 0, "update": 0, "unchanged": 0}
     wanted = [(key_of(obj), _content_hash(obj)) for _kind, obj in conv.resources]
     wanted += [(key, hashlib.sha256(value).hexdigest()) for key, value in conv.ipam]
@@ -247,12 +310,13 @@ def read_and_convert(source: EtcdV2Client) -> SourceRead:
 
 def start_phase(source: EtcdV2Client, target: EtcdClient, opts: Options, progress: Progress) -> dict:
     if opts.check_mode:
-        result = validate_phase(source, target, opts, progress)
+        result = _dry_run(source, target, opts, progress)
         result["phase"] = "start"
         if result["problems"]:
             raise MigrationError("start would be refused: " + "; ".join(result["problems"]), report=result["report"])
-        result["changed"] = bool(result["would_write"] and (result["would_write"]["create"]
-                                                            or result["would_write"]["update"]))
+        with migration_lock(target, opts):
+            pass  # a run in progress would refuse a real start too
+        result["changed"] = _start_would_change(result)
         return result
     version = source.get(v1_model.VERSION_KEY)
     try:
@@ -263,9 +327,19 @@ def start_phase(source: EtcdV2Client, target: EtcdClient, opts: Options, progres
     progress("converted", total=len(first.conv.resources) + len(first.conv.ipam))
     _refuse_errors(first.conv, opts)
     _refuse_target(target, source, opts, read_state(target))  # before the lock: a refusal writes nothing
-    with target.lock(LOCK_KEY, ttl=opts.lock_ttl, owner=f"calico_datastore_migrate pid {os.getpid()}"):
+    with migration_lock(target, opts):
         progress("locked")
         return _start_locked(source, target, opts, progress, first)
+
+
+def _start_would_change(dry: dict) -> bool:
+    """Whether a real start would write anything (objects, the Ready flag or the marker)."""
+    state = dry["state"] or {}
+    if state.get("phase") == "complete":
+        return False
+    would = dry["would_write"] or {}
+    return bool(would.get("create") or would.get("update") or dry["ready_v1"] != "false"
+                or state.get("phase") != "written" or state.get("conversion_sha256") != dry["conversion_sha256"])
 
 
 def _paused_conversion(source: EtcdV2Client, opts: Options, progress: Progress, first: SourceRead,
@@ -318,18 +392,23 @@ def _start_locked(source, target, opts, progress, first: SourceRead) -> dict:
         write_state(target, state)
         actions.append(f"took a snapshot of the target at {snap['path']}" if snap else "no snapshot requested")
         progress("marker")
-    else:
-        actions.append(f"resumed the migration started at {state.get('started')} (phase {state.get('phase')})")
     conv = _paused_conversion(source, opts, progress, first, actions)
     digest = conversion_digest(conv)
-    state.update({"phase": "writing", "conversion_sha256": digest})
-    write_state(target, state)
     # What the target holds already: nothing if it was empty when this run took the lock.
     stored = {} if fresh_target else read_stored(target)
+    prunable = resumed and state.get("target_was_empty")
+    pending = _plan(conv, stored)
+    in_place = (not actions and state.get("phase") == "written" and state.get("conversion_sha256") == digest
+                and not pending["create"] and not pending["update"] and not (prunable and _leftovers(conv, stored)))
+    if not in_place:  # a rerun that finds everything in place leaves the marker alone
+        if resumed:
+            actions.insert(0, f"resumed the migration started at {state.get('started')} (phase {state.get('phase')})")
+        state.update({"phase": "writing", "conversion_sha256": digest})
+        write_state(target, state)
     bodies: dict[str, str] = {}
     written = write_resources(target, conv, opts, progress, stored, bodies)
     written_ipam = write_ipam(target, conv, progress, stored, batch=max(1, opts.batch_size))
-    pruned = prune(target, conv, stored) if resumed and state.get("target_was_empty") else 0
+    pruned = prune(target, conv, stored) if prunable else 0
     progress("pruned", deleted=pruned)
     verification = verify(target, conv, bodies)
     del bodies
@@ -338,16 +417,17 @@ def _start_locked(source, target, opts, progress, first: SourceRead) -> dict:
         raise MigrationError(f"verification failed: {verification['mismatches'][:5]} "
                              f"({verification['mismatch_total']} mismatches); rerun start to reconcile",
                              verification=verification)
-    state.update({"phase": "written", "written": _now(), "counts": summary(conv)["counts"]})
-    write_state(target, state)
-    progress("done")
     changed_objects = written["created"] + written["updated"] + written_ipam["created"] + written_ipam["updated"]
-    actions.append(f"wrote {changed_objects} objects ({written['created'] + written_ipam['created']} created, "
-                   f"{written['updated'] + written_ipam['updated']} updated, "
-                   f"{written['unchanged'] + written_ipam['unchanged']} already in place)")
+    if not in_place or changed_objects or pruned:
+        state.update({"phase": "written", "written": _now(), "counts": summary(conv)["counts"]})
+        write_state(target, state)
+        actions.append(f"wrote {changed_objects} objects ({written['created'] + written_ipam['created']} created, "
+                       f"{written['updated'] + written_ipam['updated']} updated, "
+                       f"{written['unchanged'] + written_ipam['unchanged']} already in place)")
+    progress("done")
     if pruned:
         actions.append(f"deleted {pruned} leftover keys of an earlier run")
-    return {"changed": True, "phase": "start", "actions": actions, "snapshot": state.get("snapshot"),
+    return {"changed": bool(actions), "phase": "start", "actions": actions, "snapshot": state.get("snapshot"),
             "summary": summary(conv), "report": _report(conv, opts), "verification": verification,
             "written": {"resources": written, "ipam": written_ipam, "pruned": pruned},
             "conversion_sha256": digest, "state": state}
@@ -526,10 +606,15 @@ def write_ipam(target: EtcdClient, conv: v1_model.Conversion, progress: Progress
     return counts
 
 
+def _leftovers(conv: v1_model.Conversion, stored: dict[str, tuple[int, str]]) -> list[tuple[str, int]]:
+    """(key, mod_revision) of stored migrated-area keys that the conversion does not produce."""
+    wanted = {key_of(obj) for _kind, obj in conv.resources} | {k for k, _value in conv.ipam}
+    return [(key, rev) for key, (rev, _digest) in stored.items() if key not in wanted]
+
+
 def prune(target: EtcdClient, conv: v1_model.Conversion, stored: dict[str, tuple[int, str]]) -> int:
     """Delete migrated-area keys that the conversion does not produce (an earlier run's leftovers)."""
-    wanted = {key_of(obj) for _kind, obj in conv.resources} | {k for k, _value in conv.ipam}
-    ops = [Op.delete(key, rev) for key, (rev, _digest) in stored.items() if key not in wanted]
+    ops = [Op.delete(key, rev) for key, rev in _leftovers(conv, stored)]
     target.apply(ops)
     return len(ops)
 
@@ -580,16 +665,17 @@ def _verify(target: EtcdClient, conv: v1_model.Conversion, bodies: dict[str, str
 
 
 def complete_phase(target: EtcdClient, opts: Options, progress: Progress) -> dict:
-    """Set ClusterInformation default datastoreReady=true (resumes Calico v3 networking)."""
+    """Set ClusterInformation default datastoreReady=true (resumes Calico v3 networking).
+
+    Refusals and a completed migration are answered before the lock is taken (nothing is written),
+    and checked again under it.
+    """
     store = CalicoStore(target, check_mode=opts.check_mode, want_diff=False)
-    with target.lock(LOCK_KEY, ttl=opts.lock_ttl, owner=f"calico_datastore_migrate pid {os.getpid()}"):
-        state = read_state(target)
-        if state is not None and state.get("phase") not in ("written", "complete"):
-            raise MigrationError(f"the migration is in phase {state.get('phase')!r}, not written: rerun phase=start "
-                                 "until it verifies before completing")
-        current = store.get("ClusterInformation", "default")
-        if current is None:
-            raise MigrationError("no ClusterInformation 'default' in the target: run phase=start first")
+    state, current = _completable(target, store)
+    if current["spec"].get("datastoreReady") is True:
+        return {"changed": False, "phase": "complete", "actions": [], "state": state}
+    with migration_lock(target, opts):
+        state, current = _completable(target, store)
         if current["spec"].get("datastoreReady") is True:
             return {"changed": False, "phase": "complete", "actions": [], "state": state}
         desired = {"kind": "ClusterInformation", "apiVersion": current["apiVersion"],
@@ -603,15 +689,57 @@ def complete_phase(target: EtcdClient, opts: Options, progress: Progress) -> dic
                 "actions": ["set ClusterInformation default datastoreReady=true (Calico v3 networking resumed)"]}
 
 
+def _completable(target: EtcdClient, store: CalicoStore) -> tuple[dict | None, dict]:
+    """The marker and the ClusterInformation, or a refusal when the migration cannot be completed."""
+    state = read_state(target)
+    if state is not None and state.get("phase") not in ("written", "complete"):
+        raise MigrationError(f"the migration is in phase {state.get('phase')!r}, not written: rerun phase=start "
+                             "until it verifies before completing")
+    current = store.get("ClusterInformation", "default")
+    if current is None:
+        raise MigrationError("no ClusterInformation 'default' in the target: run phase=start first")
+    return state, current
+
+
 def abort_phase(source: EtcdV2Client, target: EtcdClient | None, opts: Options, progress: Progress) -> dict:
-    """Set v1 Ready=true again (resumes Calico 2.x networking); the v3 data stays."""
+    """Set v1 Ready=true again (resumes Calico 2.x networking); the v3 data stays.
+
+    Under the migration lock, so that it cannot interleave with a start (a start in its settle
+    pause would otherwise carry on and mark the migration written): while a run holds the lock,
+    abort is refused if Calico 2.x is paused, and warns if it is not (nothing to undo yet). An
+    unreachable target does not stop it: resuming Calico 2.x must not depend on it.
+    """
+    holder = unreachable = None
+    try:
+        holder = target.get(LOCK_KEY) if target is not None else None
+    except EtcdError as exc:
+        unreachable = exc
+    if _ready(source) == "true":  # nothing to undo: answered without taking the lock
+        warnings = [] if holder is None else [
+            f"v1 Ready is true, but a migration run holds the lock ({holder.value.decode('utf-8', 'replace')}) "
+            "and may pause Calico 2.x: run phase=abort again when it has finished or stopped"]
+        return {"changed": False, "phase": "abort", "actions": [], "ready_v1": "true", "warnings": warnings}
+    if holder is not None:
+        raise MigrationError(_held_message(holder.value))
+    if unreachable is not None or target is None:
+        return _abort(source, None, opts, progress, unreachable)
+    with migration_lock(target, opts):
+        return _abort(source, target, opts, progress, None)
+
+
+def _abort(source: EtcdV2Client, target: EtcdClient | None, opts: Options, progress: Progress,
+           unreachable: EtcdError | None) -> dict:
+    """Set Ready=true and mark the marker aborted; ``unreachable``: why the target is not used."""
     ready = _ready(source)
     if ready == "true":
         return {"changed": False, "phase": "abort", "actions": [], "ready_v1": ready}
     warnings = []
     if not opts.check_mode:
         source.set(v1_model.READY_KEY, "true")
-        try:  # the marker is bookkeeping: an unreachable target must not block resuming Calico 2.x
+        if unreachable is not None:
+            warnings.append("v1 Ready is true again, but the migration marker in the target was not updated "
+                            f"(target unreachable, lock not taken): {unreachable}")
+        try:  # the marker is bookkeeping: a target failing now must not undo resuming Calico 2.x
             state = read_state(target) if target is not None else None
             if state is not None and state.get("phase") != "complete":
                 state.update({"phase": "aborted", "aborted": _now()})
