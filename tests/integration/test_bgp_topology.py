@@ -186,22 +186,31 @@ def test_mesh_to_rr_to_mesh_in_safe_order(store):
     assert config(client)[0]["spec"]["nodeToNodeMeshEnabled"] is True
     assert client.count(PEERS) == 0
 
-    # towards reflectors: Nodes, then peers, then the mesh off
+    # towards reflectors: peers, then client labels, then every reflector at one revision, then the mesh off
     result = apply_plan(store, rr)
     cfg, cfg_rev = config(client)
     assert cfg["spec"]["nodeToNodeMeshEnabled"] is False
     node_revs = mod_revisions(client, NODES)
     peer_revs = mod_revisions(client, PEERS)
     rr_nodes = [NODES + r["name"] for r in rr["reflectors"]]
-    assert max(node_revs[k] for k in rr_nodes) < min(peer_revs.values()) < cfg_rev
+    client_nodes = [k for k in node_revs if k not in rr_nodes]
+    assert len({node_revs[k] for k in rr_nodes}) == 1  # one transaction
+    assert max(peer_revs.values()) < min(node_revs[k] for k in client_nodes)
+    assert max(node_revs[k] for k in client_nodes) < node_revs[rr_nodes[0]] < cfg_rev
+    assert [s["step"] for s in result["steps"] if s["written"]] == [
+        "BGPPeers created or updated", "Nodes: labels and addresses", "Nodes: reflectors promoted (one transaction)",
+        "BGPConfiguration: mesh off",
+    ]
     assert result["actions"][-1] == "updated BGPConfiguration default (spec.nodeToNodeMeshEnabled)"
 
-    # back to the mesh: mesh on, then Nodes lose cluster IDs, then the reflector peers go
+    # back to the mesh: mesh on, then every reflector loses its cluster ID at one revision, then labels,
+    # then the reflector peers go
     result = apply_plan(store, mesh)
     cfg, cfg_rev = config(client)
     assert cfg["spec"]["nodeToNodeMeshEnabled"] is True
     node_revs = mod_revisions(client, NODES)
-    assert cfg_rev < min(node_revs[k] for k in rr_nodes)
+    assert cfg_rev < node_revs[rr_nodes[0]] < min(node_revs[k] for k in client_nodes)
+    assert len({node_revs[k] for k in rr_nodes}) == 1
     last_node_rev = max(node_revs.values())
     assert len(list(client.range(PEERS, revision=last_node_rev))) == len(rr["resources"]["bgppeers"])
     assert client.count(PEERS) == 0
