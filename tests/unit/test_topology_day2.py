@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import copy
 import os
+from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -264,3 +266,31 @@ def test_property_churn_of_k_workers_repeers_at_most_those_k(case):
             assert clients_changed <= churned
             assert changed <= churned | promoted | set(old_rr)
         plan = after
+
+
+def test_example_1000_multi_cluster_plus_and_minus_one_worker():
+    """The issue's measurement on the generated 1,000-node inventory, forced to several clusters."""
+    data = yaml.safe_load((Path(__file__).resolve().parents[2] / "inventories/example-1000/hosts.yml").read_text())
+    groups, hv = {}, {}
+    for group, body in data["all"]["children"].items():
+        groups[group] = list(body["hosts"])
+        for host, host_vars in body["hosts"].items():
+            hv.setdefault(host, {}).update(host_vars or {})
+    sets = {"rr_capacity": 250}
+    before = plan_topology(groups, hv, sets)
+    assert before["stats"]["clusters"] == 4
+    stored = stored_assignment(as_stored(before), before)
+    groups["worker"] = [*groups["worker"], "worker-new"]
+    hv["worker-new"] = {"calico_bgp_ip": "10.79.0.1", "calico_rack": "rack-new"}
+    old = peers_of(before)
+
+    def moved(plan: dict) -> set[str]:
+        return {n for n, p in peers_of(plan).items() if n in old and old[n] != p}
+
+    naive = moved(plan_topology(groups, hv, sets))
+    kept = moved(plan_topology(groups, hv, sets, previous=stored))
+    print(f"example-1000, 4 clusters, +1 worker in a new rack: {len(naive)} nodes re-peered without stored state")
+    assert len(naive) > 50 and kept == set()
+    groups["worker"] = [h for h in groups["worker"] if h not in ("worker-new", "worker-0500")]
+    minus = plan_topology(groups, hv, sets, previous=stored)
+    assert moved(minus) == set()
