@@ -517,3 +517,34 @@ def test_all_in_one_rack_warns_and_require_spread_refuses_before_any_write(etcd_
             assert client.revision() > revision
     finally:
         client.close()
+
+
+ROLE_PLAY = """\
+- hosts: localhost
+  gather_facts: false
+  roles:
+    - role: kubescale.calico.bgp_topology
+      vars:
+        bgp_topology_endpoints: {endpoints}
+        bgp_topology_ca_cert: ""
+        bgp_topology_client_cert: ""
+        bgp_topology_client_key: ""
+        bgp_topology_report_file: {report}
+        calico_mesh_max_nodes: 10
+"""
+
+
+def test_the_role_prints_a_summary_and_files_every_action(etcd_single, tmp_path):
+    groups, hostvars = multi_cluster_inventory()
+    inventory = {"all": {"children": {g: {"hosts": {h: hostvars[h] for h in hosts}} for g, hosts in groups.items()}}}
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    report = tmp_path / "out" / "actions.txt"
+    (tmp_path / "play.yml").write_text(ROLE_PLAY.format(endpoints=json.dumps(etcd_single.endpoints), report=report))
+    proc = run_playbook(tmp_path / "play.yml", inventory=tmp_path / "hosts.yml")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    shown = proc.stdout[proc.stdout.index("Say what was done") :]
+    assert "order of writes:" in shown and f"every action: {report}" in shown
+    assert "created Node worker-050" not in shown  # 104 Nodes created, none listed on the screen
+    actions = report.read_text().split("## actions\n\n", 1)[1].splitlines()
+    assert len(actions) == 104 + 3 + 1  # Nodes; rr-mesh, rr-default, one cluster's peer; the BGPConfiguration
+    assert "created Node worker-050" in actions

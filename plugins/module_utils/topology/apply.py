@@ -381,7 +381,7 @@ def _run_steps(run: _Run, phase: str, prune: bool) -> None:
 def _apply(store: CalicoStore, plan: dict, phase: str, prune: bool, keep_assignment: bool) -> dict:
     run = _Run(store, plan)
     kept = {"source": "plan", "reflectors": 0, "clients": 0, "disagreed": 0}
-    if keep_assignment:
+    if keep_assignment and plan["mode"] == "route_reflector":  # a mesh has no assignment to keep
         again, kept = _kept_plan(run, plan)
         run.use(again)
     _refuse_unspread(run.plan)
