@@ -215,26 +215,31 @@ class _Graph:
         for adjacency in (self.ibgp, self.ebgp):
             for peers in adjacency.values():
                 peers.sort()
+        # Leaves (no cluster ID, no eBGP peer) never pass a route on and never drop one: they are
+        # marked as receivers directly; only the other nodes go through the queue.
+        leaf = {n: s.cluster_id is None and not self.ebgp[n] for n, s in self.nodes.items()}
+        self.ibgp_split = {n: _split(peers, leaf) for n, peers in self.ibgp.items()}
+        self.client_split = {n: _split(sorted(c), leaf) for n, c in self.clients.items()}
 
     def receivers(self, origin: str) -> set[str]:
         """Nodes that end up with a route to ``origin`` (Dijkstra over best routes, see the module doc)."""
         # entry: (as_path_len, learned_over_ibgp, cluster_list_len, from_client, node, sender, cluster_list, as_path)
         heap: list[tuple] = [(-1, 0, 0, 0, origin, None, (), ())]
         settled: set[str] = set()
+        leaves: set[str] = set()
         while heap:
             as_len, over_ibgp, _cl_len, from_client, node, sender, cluster_list, as_path = heapq.heappop(heap)
             if node in settled:
                 continue
             settled.add(node)
             me = self.nodes[node]
-            if node == origin:
-                targets_i = self.ibgp[node]
-            elif over_ibgp and me.cluster_id is not None:
-                targets_i = self.ibgp[node] if from_client else sorted(self.clients[node])
-            elif over_ibgp:
-                targets_i = []
+            if over_ibgp and node != origin and me.cluster_id is not None:
+                leaf_targets, targets_i = self.ibgp_split[node] if from_client else self.client_split[node]
+            elif over_ibgp and node != origin:
+                leaf_targets, targets_i = (), ()
             else:
-                targets_i = self.ibgp[node]
+                leaf_targets, targets_i = self.ibgp_split[node]
+            leaves.update(leaf_targets)
             reflected = node != origin and over_ibgp
             new_cl = (*cluster_list, me.cluster_id) if reflected else cluster_list
             for peer in targets_i:
@@ -252,8 +257,13 @@ class _Graph:
                 if peer in settled or peer == sender or self.nodes[peer].asn in out_path:
                     continue
                 heapq.heappush(heap, (len(out_path), 0, 0, 0, peer, node, (), out_path))
+        settled |= leaves
         settled.discard(origin)
         return settled
+
+
+def _split(peers: list[str], leaf: Mapping[str, bool]) -> tuple[list[str], list[str]]:
+    return [p for p in peers if leaf[p]], [p for p in peers if not leaf[p]]
 
 
 def reachability(objects: Mapping) -> dict[str, set[str]]:
