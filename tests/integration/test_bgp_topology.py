@@ -548,3 +548,18 @@ def test_the_role_prints_a_summary_and_files_every_action(etcd_single, tmp_path)
     actions = report.read_text().split("## actions\n\n", 1)[1].splitlines()
     assert len(actions) == 104 + 3 + 1  # Nodes; rr-mesh, rr-default, one cluster's peer; the BGPConfiguration
     assert "created Node worker-050" in actions
+
+
+def test_unwritable_report_file_is_refused_before_any_write(etcd_single, tmp_path):
+    groups, hostvars = small_inventory(20)
+    plan = plan_topology(groups, hostvars, {"mesh_max_nodes": 10})
+    client = etcd_single.client()
+    try:
+        revision = client.revision()
+        result = run_module("bgp_topology", {"endpoints": etcd_single.endpoints, "plan": plan,
+                                             "report_file": str(tmp_path)})
+        assert result["failed"] is True
+        assert result["msg"] == f"report_file: {tmp_path} is a directory; give a file path"
+        assert client.revision() == revision
+    finally:
+        client.close()

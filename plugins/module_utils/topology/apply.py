@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import gc
 import ipaddress
+import os
 
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.fields import ValidationError
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.resources import (
@@ -421,6 +422,21 @@ def _apply(store: CalicoStore, plan: dict, phase: str, prune: bool, keep_assignm
 ACTIONS_SHOWN = 20
 
 
+def _check_report_file(path: str) -> None:
+    """Refuse, before any write to etcd, a report file that could not be written afterwards."""
+    if os.path.isdir(path):
+        raise TopologyApplyError(f"report_file: {path} is a directory; give a file path")
+    if os.path.exists(path):
+        if not os.access(path, os.W_OK):
+            raise TopologyApplyError(f"report_file: {path} is not writable")
+        return
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        raise TopologyApplyError(f"report_file: cannot create {path}: {parent} is not a writable directory")
+
+
 def apply_and_report(
     store: CalicoStore,
     plan: dict,
@@ -431,6 +447,8 @@ def apply_and_report(
 ) -> dict:
     """:func:`apply_plan` plus a short ``summary``; with ``report_file`` every action goes to that file
     and the result keeps the first ACTIONS_SHOWN of them (``actions_total`` counts them all)."""
+    if report_file:
+        _check_report_file(report_file)
     out = apply_plan(store, plan, phase, prune, keep_assignment)
     out["actions_total"] = len(out["actions"])
     if report_file:
