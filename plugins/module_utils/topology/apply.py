@@ -186,6 +186,7 @@ class _Run:
         """Apply ``plan`` (the one given, or the one made again from stored state)."""
         self.plan = plan
         self.planned_nodes = [n["metadata"]["name"] for n in plan["resources"]["nodes"]]
+        self.bodies = self.node_bodies()
 
     def unplanned_nodes(self) -> list[str]:
         """Nodes in the datastore that the plan does not list (autoscaled, or gone from the inventory)."""
@@ -249,7 +250,7 @@ class _Run:
     def validate_all(self) -> None:
         """Judge every object this run may write, as it would be stored, before the first write (the
         steps write in several calls, so the store's own check per call would come too late)."""
-        for kind, bodies in self.node_bodies().items():
+        for kind, bodies in self.bodies.items():
             for body in bodies:
                 current = self.nodes.get(body["metadata"]["name"])
                 stored = CalicoStore._desired_state(current, body, merge=True)
@@ -264,7 +265,7 @@ class _Run:
                 raise TopologyApplyError(f"plan.resources.bgppeers[{index}]: {exc}") from None
 
     def nodes_step(self, kind: str) -> None:
-        bodies = self.node_bodies()[kind]
+        bodies = self.bodies[kind]
         if kind in ("promote", "demote") and len(bodies) > MAX_ATOMIC_NODES:
             self.warnings.append(
                 f"{len(bodies)} reflector {kind}s span several transactions (at most {MAX_ATOMIC_NODES} per "
