@@ -26,7 +26,7 @@ description:
     kept: where it differs from the plan handed in, the plan is made again from its own inputs with the
     stored assignment as C(previous). Adding or removing k non-reflector nodes re-peers at most those k."
   - "Nodes that are in the datastore but not in the plan (autoscaled before the inventory knew them) are
-    reported (O(unplanned_nodes)); in route reflector mode they peer with the first reflector cluster
+    reported (RV(unplanned_nodes)); in route reflector mode they peer with the first reflector cluster
     through the selector BGPPeer C(kubescale-rr-default) without a rerun."
   - Prunes only BGPPeers labelled C(kubescale.io/managed-by=kubescale.calico). Writes are compare-and-swap
     in batches; only objects that differ are written, so a rerun changes nothing.
@@ -175,7 +175,7 @@ reflectors:
   returned: always
   type: dict
 actions_total:
-  description: Number of actions, also those left out of O(actions).
+  description: Number of actions, also those left out of RV(actions).
   returned: always
   type: int
 steps:
