@@ -65,9 +65,19 @@ options:
     description:
       - Groups to choose reflectors from, preferred in this order, when the C(route_reflectors) group is
         empty. Management and master hosts are few and long-lived and are not scaled with the workload.
+      - A later group is drawn from only when the earlier ones cannot give the number of reflectors or
+        spread every cluster over two failure domains (racks/zones); so workers serve only when, for
+        example, every management and master host sits in one rack.
     type: list
     elements: str
-    default: [management, master]
+    default: [management, master, worker]
+  rr_require_spread:
+    description:
+      - Refuse (fail the plan, so nothing is written) when a reflector cluster has all its reflectors in one
+        failure domain, or when no reflector has a rack or zone at all. Without it, the plan warns
+        (O(warnings), the summary and the report).
+    type: bool
+    default: false
   rr_kind:
     description:
       - V(in_cluster) (Calico >= 3.3) makes Calico nodes reflectors (Node C(routeReflectorClusterID) and
@@ -152,6 +162,21 @@ _value:
       description: >-
         C(nodes), C(mesh_sessions) (n(n-1)/2), C(plan_sessions), C(router_sessions), C(reflectors),
         C(clusters), C(sessions_per_reflector) (name to sessions), C(max_sessions_on_node).
+      type: dict
+    spread:
+      description: >-
+        Failure domains of the reflectors: C(failure_domains_known) (any rack or zone on them),
+        C(clusters_in_one_domain) (cluster IDs), C(ok).
+      type: dict
+    default_cluster:
+      description: >-
+        The cluster that nodes without a client label (autoscaled, not in the inventory) peer with through the
+        BGPPeer C(kubescale-rr-default); null in mesh mode and with external reflectors.
+      type: str
+    inputs:
+      description: >-
+        The groups, host variables (only what the planner reads) and settings the plan was made from;
+        M(kubescale.calico.bgp_topology) plans again from them to keep the assignment stored in etcd.
       type: dict
     resources:
       description: Calico v3 objects by kind (C(bgpconfigurations), C(nodes), C(bgppeers)), each labelled

@@ -15,10 +15,19 @@ description:
   - Node objects are merged, not replaced. The module owns the C(kubescale.io/) labels the planner writes
     and C(spec.bgp.ipv4Address), C(asNumber) and C(routeReflectorClusterID); other labels and fields
     (calico-node's own) are kept. A stored C(ipv4Address) with the planned IP keeps its prefix length.
-  - "Safe order. Towards route reflectors: Nodes (cluster IDs, labels), then BGPPeers, then the mesh off,
-    then old peers pruned. Back to a full mesh: the mesh on, then Nodes (cluster IDs and labels removed),
-    then the reflector peers pruned. O(phase=prepare) stops before the subtractive steps so that a
-    playbook can check the BGP sessions (M(kubescale.calico.bgp_status)) before O(phase=finish)."
+  - "Hitless order: at every etcd revision in between, each node that had routes to every node keeps them.
+    Towards route reflectors: BGPPeers, then client labels, then every new reflector's cluster ID in one
+    transaction, then the mesh off, then old reflectors demoted in one transaction, then old peers pruned.
+    Back to a full mesh: the mesh on, then every reflector demoted in one transaction, then labels
+    removed, then the reflector peers pruned. O(phase=prepare) stops before the subtractive steps so that
+    a playbook can check the BGP sessions (M(kubescale.calico.bgp_status)) before O(phase=finish)."
+  - "Stable assignment: with O(keep_assignment) (the default) the reflector and client assignment stored
+    in etcd (the C(kubescale.io/rr-cluster) and C(kubescale.io/rr-client-of) labels of earlier runs) is
+    kept: where it differs from the plan handed in, the plan is made again from its own inputs with the
+    stored assignment as C(previous). Adding or removing k non-reflector nodes re-peers at most those k."
+  - "Nodes that are in the datastore but not in the plan (autoscaled before the inventory knew them) are
+    reported (RV(unplanned_nodes)); in route reflector mode they peer with the first reflector cluster
+    through the selector BGPPeer C(kubescale-rr-default) without a rerun."
   - Prunes only BGPPeers labelled C(kubescale.io/managed-by=kubescale.calico). Writes are compare-and-swap
     in batches; only objects that differ are written, so a rerun changes nothing.
   - Check mode reports the whole change set; diff mode adds each object before and after.
@@ -49,6 +58,19 @@ options:
     description: Delete BGPPeers this collection created that the plan no longer has.
     type: bool
     default: true
+  keep_assignment:
+    description:
+      - Keep the reflector and client assignment stored in etcd (see the description). V(false) applies the
+        plan's objects as they are, which may move clients between clusters.
+      - Needs a plan made by this collection's filter (it carries C(inputs)).
+    type: bool
+    default: true
+  report_file:
+    description:
+      - A file on the host the module runs on (the controller, with C(delegate_to)) that receives the
+        summary and every action, in order. The result then keeps only the first 20 actions, so that
+        a 5,000-node apply does not flood the screen. Written in check mode too (it is the change set).
+    type: path
 """
 
 EXAMPLES = r"""
@@ -61,6 +83,20 @@ EXAMPLES = r"""
     plan: "{{ groups | kubescale.calico.bgp_topology_plan(hostvars) }}"
   run_once: true
   delegate_to: localhost
+
+- name: Apply; print the summary, keep every action in a file on the controller
+  kubescale.calico.bgp_topology:
+    endpoints: "{{ calico_etcd_endpoints }}"
+    plan: "{{ topology }}"
+    report_file: "{{ playbook_dir }}/topology-report/apply-actions.txt"
+  run_once: true
+  delegate_to: localhost
+  register: applied
+
+- name: Say what was done
+  ansible.builtin.debug:
+    msg: "{{ applied.summary }}"
+  run_once: true
 
 - name: Two steps with a session check in between
   block:
@@ -80,8 +116,19 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+summary:
+  description: A few lines (at most about 30 at any size) saying what was done, in which order, what was
+    kept from the datastore, which nodes the plan does not know, and the plan's warnings.
+  returned: always
+  type: list
+  elements: str
+  sample: ["mode: route_reflector (mesh was on); 1 created, 0 updated, 0 deleted, 253 unchanged",
+           "order of writes:", "1. Nodes: labels and addresses: 1",
+           "nodes in the datastore but not in the plan: 1 (autoscaled-1); they peer with cluster 224.0.0.1
+            (BGPPeer kubescale-rr-default)"]
 actions:
-  description: What was done, in plain sentences, in the order it was done.
+  description: What was done, in plain sentences, in the order it was done (with O(report_file), the
+    first 20; the file has them all).
   returned: always
   type: list
   elements: str
@@ -124,9 +171,41 @@ reflectors_before:
   returned: always
   type: dict
 reflectors:
-  description: In-cluster reflectors of the plan, node name to cluster ID.
+  description: In-cluster reflectors applied, node name to cluster ID.
   returned: always
   type: dict
+actions_total:
+  description: Number of actions, also those left out of RV(actions).
+  returned: always
+  type: int
+steps:
+  description: The write steps in the order they ran, each with C(step) and C(written) (objects written).
+  returned: always
+  type: list
+  elements: dict
+assignment:
+  description: C(source) (V(datastore) when the stored assignment replaced the plan's, else V(plan)), the
+    stored C(reflectors) and C(clients) found, and how many hosts C(disagreed) with the plan handed in.
+  returned: always
+  type: dict
+unplanned_nodes:
+  description: Nodes in etcd that the plan does not list, C(count) and the first 10 C(names).
+  returned: always
+  type: dict
+plan_warnings:
+  description: The applied plan's warnings (failure domains, overrides), and the apply's own.
+  returned: always
+  type: list
+  elements: str
+default_cluster:
+  description: The reflector cluster that nodes without a client label peer with (null in mesh mode or with
+    external reflectors).
+  returned: always
+  type: str
+report_file:
+  description: The report file written.
+  returned: when O(report_file) is set
+  type: str
 diff:
   description: Each object written, before and after, keyed by etcd key.
   returned: when diff mode is on
@@ -137,7 +216,7 @@ from ansible_collections.kubescale.calico.plugins.module_utils.calico.module imp
 from ansible_collections.kubescale.calico.plugins.module_utils.topology.apply import (
     PHASES,
     TopologyApplyError,
-    apply_plan,
+    apply_and_report,
 )
 
 
@@ -146,9 +225,12 @@ def main() -> None:
         "plan": {"type": "dict", "required": True},
         "phase": {"type": "str", "choices": list(PHASES), "default": "all"},
         "prune": {"type": "bool", "default": True},
+        "keep_assignment": {"type": "bool", "default": True},
+        "report_file": {"type": "path"},
     })
     p = module.params
-    run(module, lambda client: apply_plan(store_for(module, client), p["plan"], p["phase"], p["prune"]),
+    run(module, lambda client: apply_and_report(store_for(module, client), p["plan"], p["phase"], p["prune"],
+                                                p["keep_assignment"], p["report_file"]),
         TopologyApplyError)
 
 

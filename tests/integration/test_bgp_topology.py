@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ansible_runner import run_playbook
+from ansible_runner import run_module, run_playbook
 
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.resources import key_for
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.store import CalicoStore
@@ -27,6 +27,11 @@ from ansible_collections.kubescale.calico.plugins.module_utils.topology.planner 
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
     plan_topology,
+)
+from ansible_collections.kubescale.calico.plugins.module_utils.topology.sessions import (
+    objects_from_kvs,
+    sessions,
+    unreachable,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -186,22 +191,31 @@ def test_mesh_to_rr_to_mesh_in_safe_order(store):
     assert config(client)[0]["spec"]["nodeToNodeMeshEnabled"] is True
     assert client.count(PEERS) == 0
 
-    # towards reflectors: Nodes, then peers, then the mesh off
+    # towards reflectors: peers, then client labels, then every reflector at one revision, then the mesh off
     result = apply_plan(store, rr)
     cfg, cfg_rev = config(client)
     assert cfg["spec"]["nodeToNodeMeshEnabled"] is False
     node_revs = mod_revisions(client, NODES)
     peer_revs = mod_revisions(client, PEERS)
     rr_nodes = [NODES + r["name"] for r in rr["reflectors"]]
-    assert max(node_revs[k] for k in rr_nodes) < min(peer_revs.values()) < cfg_rev
+    client_nodes = [k for k in node_revs if k not in rr_nodes]
+    assert len({node_revs[k] for k in rr_nodes}) == 1  # one transaction
+    assert max(peer_revs.values()) < min(node_revs[k] for k in client_nodes)
+    assert max(node_revs[k] for k in client_nodes) < node_revs[rr_nodes[0]] < cfg_rev
+    assert [s["step"] for s in result["steps"] if s["written"]] == [
+        "BGPPeers created or updated", "Nodes: labels and addresses", "Nodes: reflectors promoted (one transaction)",
+        "BGPConfiguration: mesh off",
+    ]
     assert result["actions"][-1] == "updated BGPConfiguration default (spec.nodeToNodeMeshEnabled)"
 
-    # back to the mesh: mesh on, then Nodes lose cluster IDs, then the reflector peers go
+    # back to the mesh: mesh on, then every reflector loses its cluster ID at one revision, then labels,
+    # then the reflector peers go
     result = apply_plan(store, mesh)
     cfg, cfg_rev = config(client)
     assert cfg["spec"]["nodeToNodeMeshEnabled"] is True
     node_revs = mod_revisions(client, NODES)
-    assert cfg_rev < min(node_revs[k] for k in rr_nodes)
+    assert cfg_rev < node_revs[rr_nodes[0]] < min(node_revs[k] for k in client_nodes)
+    assert len({node_revs[k] for k in rr_nodes}) == 1
     last_node_rev = max(node_revs.values())
     assert len(list(client.range(PEERS, revision=last_node_rev))) == len(rr["resources"]["bgppeers"])
     assert client.count(PEERS) == 0
@@ -366,3 +380,186 @@ def test_external_reflectors_give_nodes_peers_to_their_ips(store):
     assert len(nodes) == 25  # the BIRD hosts are not Calico nodes
     assert all("routeReflectorClusterID" not in n["spec"]["bgp"] for n in nodes.values())
     assert all(n["metadata"]["labels"][LABEL_RR_CLIENT_OF] == "224.0.0.1" for n in nodes.values())
+
+
+# --------------------------------------------------------------------------------------------
+# day 2 (issue 11): through the module, as Ansible runs it
+
+
+def multi_cluster_inventory(workers: int = 90) -> tuple[dict, dict]:
+    groups = {
+        "master": ["master-1", "master-2", "master-3"],
+        "management": ["mgmt-1", "mgmt-2", "mgmt-3"],
+        "route_reflectors": [f"rr-{i}" for i in range(1, 9)],
+        "worker": [f"worker-{i:03d}" for i in range(1, workers + 1)],
+    }
+    hostvars = {}
+    for index, host in enumerate(h for hosts in groups.values() for h in hosts):
+        hostvars[host] = {"calico_bgp_ip": f"10.3.{index // 200}.{index % 200 + 1}", "calico_rack": f"rack{index % 7}"}
+    return groups, hostvars
+
+
+MULTI = {"mesh_max_nodes": 10, "rr_capacity": 30}
+
+
+def module(etcd, plan: dict, **extra) -> dict:
+    result = run_module("bgp_topology", {"endpoints": etcd.endpoints, "plan": plan, **extra})
+    assert result.get("failed") is not True, result.get("msg")
+    return result
+
+
+def model_state(client) -> dict:
+    return objects_from_kvs(client.range("/calico/resources/v3/projectcalico.org/"))
+
+
+def test_a_node_joined_outside_the_inventory_is_reached(etcd_single, tmp_path):
+    groups, hostvars = multi_cluster_inventory()
+    plan = plan_topology(groups, hostvars, MULTI)
+    assert plan["stats"]["clusters"] >= 3
+    module(etcd_single, plan)
+    client = etcd_single.client()
+    try:
+        # calico-node registers itself on a host the inventory does not list
+        joined = {
+            "kind": "Node",
+            "apiVersion": "projectcalico.org/v3",
+            "metadata": {"name": "autoscaled-1", "labels": {"kubernetes.io/hostname": "autoscaled-1"}},
+            "spec": {"bgp": {"ipv4Address": "10.3.9.9/24"}},
+        }
+        CalicoStore(client).apply([joined], merge=False)
+        state = model_state(client)
+        assert unreachable(state) == {}
+        first = {r["name"] for r in plan["reflectors"] if r["cluster_id"] == "224.0.0.1"}
+        assert {a for a, b, _role in sessions(state) if b == "autoscaled-1"} == first
+
+        revision = client.revision()
+        report = tmp_path / "actions.txt"
+        again = module(etcd_single, plan, report_file=str(report))
+        assert again["changed"] is False and client.revision() == revision
+        assert again["unplanned_nodes"] == {"count": 1, "names": ["autoscaled-1"]}
+        assert (
+            "nodes in the datastore but not in the plan: 1 (autoscaled-1); they peer with cluster 224.0.0.1 "
+            "(BGPPeer kubescale-rr-default)" in again["summary"]
+        )
+        assert report.read_text().splitlines()[-1] == "(none)"
+    finally:
+        client.close()
+
+
+def test_one_node_more_or_less_on_a_multi_cluster_plan_repeers_only_that_node(etcd_single):
+    groups, hostvars = multi_cluster_inventory()
+    before = plan_topology(groups, hostvars, MULTI)
+    module(etcd_single, before)
+    client = etcd_single.client()
+    try:
+        old_sessions = sessions(model_state(client))
+
+        groups["worker"].append("worker-new")
+        hostvars["worker-new"] = {"calico_bgp_ip": "10.3.8.1", "calico_rack": "rack-new"}
+        naive = plan_topology(groups, hostvars, MULTI)  # made without `previous`, as the role does
+        moved = [n["name"] for n in naive["nodes"] if n["name"] != "worker-new"
+                 and n["cluster_id"] != next(m["cluster_id"] for m in before["nodes"] if m["name"] == n["name"])]
+        assert len(moved) > 1  # the plan alone would re-peer other nodes: the datastore must win
+
+        plus = module(etcd_single, naive)
+        assert plus["assignment"]["source"] == "datastore" and plus["assignment"]["disagreed"] == len(moved)
+        assert plus["created"] == [NODES + "worker-new"] and plus["updated"] == [] and plus["deleted"] == []
+        new_sessions = sessions(model_state(client))
+        assert {s for s in old_sessions ^ new_sessions if "worker-new" not in s[:2]} == set()
+        assert any("worker-new" in s[:2] for s in new_sessions)
+
+        groups["worker"].remove("worker-045")
+        del hostvars["worker-045"]
+        revision = client.revision()
+        minus = module(etcd_single, plan_topology(groups, hostvars, MULTI))
+        assert minus["changed"] is False and client.revision() == revision  # nobody else re-peered
+        assert minus["unplanned_nodes"]["names"] == ["worker-045"]
+    finally:
+        client.close()
+
+
+SPREAD_PLAY = """\
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: plan and apply
+      kubescale.calico.bgp_topology:
+        endpoints: {endpoints}
+        plan: "{{{{ groups | kubescale.calico.bgp_topology_plan(hostvars, mesh_max_nodes=10,
+                                                              rr_require_spread=require) }}}}"
+      register: applied
+    - name: say what was done
+      ansible.builtin.debug:
+        msg: "{{{{ applied.summary }}}}"
+"""
+
+
+@pytest.mark.parametrize("require", [False, True])
+def test_all_in_one_rack_warns_and_require_spread_refuses_before_any_write(etcd_single, tmp_path, require):
+    groups, hostvars = small_inventory(20)
+    for hv in hostvars.values():
+        hv["calico_rack"] = "rack1"
+    inventory = {"all": {"children": {g: {"hosts": {h: hostvars[h] for h in hosts}} for g, hosts in groups.items()}}}
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    (tmp_path / "play.yml").write_text(SPREAD_PLAY.format(endpoints=json.dumps(etcd_single.endpoints)))
+    client = etcd_single.client()
+    try:
+        revision = client.revision()
+        proc = run_playbook(tmp_path / "play.yml", inventory=tmp_path / "hosts.yml", extra_vars={"require": require})
+        out = proc.stdout + proc.stderr
+        if require:
+            assert proc.returncode != 0
+            assert "calico_rr_require_spread: reflector cluster 224.0.0.1 has all its reflectors in rack rack1" in out
+            assert client.revision() == revision
+        else:
+            assert proc.returncode == 0, out[-3000:]
+            assert "warning: reflector cluster 224.0.0.1 has all its reflectors in rack rack1" in out
+            assert client.revision() > revision
+    finally:
+        client.close()
+
+
+ROLE_PLAY = """\
+- hosts: localhost
+  gather_facts: false
+  roles:
+    - role: kubescale.calico.bgp_topology
+      vars:
+        bgp_topology_endpoints: {endpoints}
+        bgp_topology_ca_cert: ""
+        bgp_topology_client_cert: ""
+        bgp_topology_client_key: ""
+        bgp_topology_report_file: {report}
+        calico_mesh_max_nodes: 10
+"""
+
+
+def test_the_role_prints_a_summary_and_files_every_action(etcd_single, tmp_path):
+    groups, hostvars = multi_cluster_inventory()
+    inventory = {"all": {"children": {g: {"hosts": {h: hostvars[h] for h in hosts}} for g, hosts in groups.items()}}}
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    report = tmp_path / "out" / "actions.txt"
+    (tmp_path / "play.yml").write_text(ROLE_PLAY.format(endpoints=json.dumps(etcd_single.endpoints), report=report))
+    proc = run_playbook(tmp_path / "play.yml", inventory=tmp_path / "hosts.yml")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    shown = proc.stdout[proc.stdout.index("Say what was done") :]
+    assert "order of writes:" in shown and f"every action: {report}" in shown
+    assert "created Node worker-050" not in shown  # 104 Nodes created, none listed on the screen
+    actions = report.read_text().split("## actions\n\n", 1)[1].splitlines()
+    assert len(actions) == 104 + 3 + 1  # Nodes; rr-mesh, rr-default, one cluster's peer; the BGPConfiguration
+    assert "created Node worker-050" in actions
+
+
+def test_unwritable_report_file_is_refused_before_any_write(etcd_single, tmp_path):
+    groups, hostvars = small_inventory(20)
+    plan = plan_topology(groups, hostvars, {"mesh_max_nodes": 10})
+    client = etcd_single.client()
+    try:
+        revision = client.revision()
+        result = run_module("bgp_topology", {"endpoints": etcd_single.endpoints, "plan": plan,
+                                             "report_file": str(tmp_path)})
+        assert result["failed"] is True
+        assert result["msg"] == f"report_file: {tmp_path} is a directory; give a file path"
+        assert client.revision() == revision
+    finally:
+        client.close()

@@ -405,13 +405,13 @@ def test_fewer_candidates_than_needed_is_refused():
     with pytest.raises(
         TopologyError, match=r"need 4 reflector cluster\(s\) x 2 reflectors = 8 reflectors .* only 6 candidate"
     ):
-        plan_topology(groups, hv)
+        plan_topology(groups, hv, {"rr_candidate_groups": ["management", "master"]})
 
 
 def test_forced_rr_without_candidates_is_refused():
     groups, hv = inventory(workers=10, management=0, masters=0)
     with pytest.raises(TopologyError, match=r"route reflector mode needs reflector candidates, none found"):
-        plan_topology(groups, hv, {"bgp_mode": "route_reflector"})
+        plan_topology(groups, hv, {"bgp_mode": "route_reflector", "rr_candidate_groups": ["management", "master"]})
 
 
 def test_external_without_reflector_hosts_is_refused():

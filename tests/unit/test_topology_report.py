@@ -64,7 +64,35 @@ def test_markdown_has_the_numbers_and_tables(rr_plan):
 def test_summary_lines(rr_plan):
     lines = topology_report.summary(rr_plan)
     assert lines[0] == "mode: route_reflector (in-cluster reflectors)"
-    assert sum(1 for line in lines if line.startswith("reflector ")) == len(rr_plan["reflectors"])
+    cluster_lines = [line for line in lines if line.startswith("cluster ")]
+    assert len(cluster_lines) == rr_plan["stats"]["clusters"]
+    assert all(any(f"{r['name']} (" in line for line in cluster_lines) for r in rr_plan["reflectors"])
+    assert "nodes not in the plan (autoscaled, not yet in the inventory) peer with cluster 224.0.0.1" in lines
+
+
+def test_summaries_stay_short_at_5000_nodes(tmp_path):
+    """The plan's and the apply's summaries are at most 30 lines, the full action list goes to the file."""
+    groups, hv = inventory(workers=4990, racks=40, zones=3, rr=120)
+    plan = plan_topology(groups, hv, {"rr_capacity": 100, "calico_rr_candidate_groups": ["management"]})
+    assert plan["stats"]["clusters"] > 30 and plan["stats"]["nodes"] == 5118
+    assert len(topology_report.summary(plan)) <= 30
+    actions = [f"created Node worker-{i:04d}" for i in range(5000)]
+    result = {
+        "mode": "route_reflector", "mesh_before": True, "created": actions, "updated": [], "deleted": [],
+        "unchanged": 0, "actions": actions, "plan_warnings": [f"w{i}" for i in range(40)],
+        "assignment": {"source": "datastore", "reflectors": 100, "clients": 4900, "disagreed": 1},
+        "steps": [{"step": "BGPPeers created or updated", "written": 52}, {"step": "BGPPeers pruned", "written": 0}],
+        "unplanned_nodes": {"count": 25, "names": [f"auto-{i}" for i in range(10)]},
+        "default_cluster": "224.0.0.1", "report_file": str(tmp_path / "apply.txt"),
+    }
+    lines = topology_report.apply_summary(result)
+    assert len(lines) <= 30
+    assert "nodes in the datastore but not in the plan: 25 (auto-0, auto-1, auto-2, auto-3, auto-4, auto-5, " \
+        "auto-6, auto-7 and 17 more); they peer with cluster 224.0.0.1 (BGPPeer kubescale-rr-default)" in lines
+    assert "... and 32 more warnings" in lines
+    topology_report.write_apply_report(result["report_file"], result)
+    text = (tmp_path / "apply.txt").read_text().splitlines()
+    assert text[-5000:] == actions
 
 
 def test_write_report_writes_once_and_honours_check_mode(rr_plan, tmp_path):

@@ -8,25 +8,36 @@ others, orchRefs, tunnel addresses, calico-node's own fields) is kept. It owns t
 ``kubescale.io/managed-by=kubescale.calico`` (and prunes only those), and in BGPConfiguration
 ``default`` the fields ``nodeToNodeMeshEnabled`` and ``asNumber``.
 
-Order, so that no node is left without routes:
-  to route reflectors: Nodes (reflector cluster IDs, labels) -> BGPPeers -> mesh off -> prune old peers
-  to full mesh:        mesh on -> Nodes (cluster IDs and labels removed) -> prune reflector peers
-(Nodes before the prune: a node that still has a cluster ID ignores the mesh setting, so reflectors
-rejoin the mesh before their peers go, and clients already have their mesh sessions.)
-``phase='prepare'`` stops before the subtractive steps (mesh off / peer and field removal) so that a
-playbook can check the BGP sessions in between; ``phase='finish'`` runs everything (idempotently).
+Order, so that at every etcd revision in between each node that had routes to every node keeps
+them (proved against the session model, topology/sessions.py, by replaying the etcd history in
+tests/integration/test_bgp_topology_history.py). Node writes fall in three kinds: *promotions* (a
+cluster ID set or changed), *demotions* (a cluster ID removed) and *the rest* (labels, addresses).
+  to route reflectors: BGPPeers -> updates (client labels) -> promotions, in ONE transaction ->
+                       new Nodes -> mesh off -> demotions, in one transaction -> prune old peers
+  to full mesh:        mesh on -> BGPPeers -> demotions, in one transaction -> updates -> new Nodes -> prune
+Peers before labels: a selector peering exists before anything matches it. All promotions at once:
+a reflector with a cluster ID leaves the mesh and reaches the other clusters only through their
+reflectors, which must reflect at that same revision. ``phase='prepare'`` stops before the
+subtractive steps (mesh off, demotions, removals) so that a playbook can check the BGP sessions in
+between; ``phase='finish'`` runs everything (idempotently).
+
+Stable assignment: by default the plan is made again from its own inputs (``plan['inputs']``)
+with the assignment the datastore holds (the labels written by earlier runs) as ``previous``,
+so that reflectors and clients stay where they are and a change of k nodes re-peers at most those k.
 """
 
 from __future__ import annotations
 
 import gc
 import ipaddress
+import os
 
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.fields import ValidationError
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.resources import (
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
     key_for,
+    validate,
 )
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.store import (
     ApplyResult,
@@ -40,16 +51,25 @@ from ansible_collections.kubescale.calico.plugins.module_utils.topology.inventor
     LABEL_RR_CLIENT_OF,
     LABEL_RR_CLUSTER,
     LABEL_ZONE,
+    TopologyError,
 )
+from ansible_collections.kubescale.calico.plugins.module_utils.topology.planner import replan, stored_assignment
+from ansible_collections.kubescale.calico.plugins.module_utils.topology.report import apply_summary, write_apply_report
 
 OWNED_NODE_LABELS = (LABEL_GROUP, LABEL_RACK, LABEL_ZONE, LABEL_RR, LABEL_RR_CLUSTER, LABEL_RR_CLIENT_OF)
 OWNED_BGP_FIELDS = ("asNumber", "routeReflectorClusterID")
 PHASES = ("all", "prepare", "finish")
 PLAN_KEYS = ("mode", "resources", "nodes", "reflectors")
+UNPLANNED_SHOWN = 10
+MAX_ATOMIC_NODES = 128  # etcd's default --max-txn-ops: promotions/demotions beyond it span transactions
 
 
 class TopologyApplyError(ValueError):
     """A plan that cannot be applied; the message names the field and the rule."""
+
+
+def _describe_node(kind: str, body: dict) -> str:
+    return f"Node {body['metadata']['name']} ({kind})"
 
 
 def _check_plan(plan) -> None:
@@ -157,8 +177,25 @@ class _Run:
             p["metadata"]["name"]: p for p in store.list("BGPPeer", labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE})
         }
         self.config = store.get("BGPConfiguration", "default")
-        self.planned_nodes = [n["metadata"]["name"] for n in plan["resources"]["nodes"]]
         self.written: set[str] = set()
+        self.steps: list[dict] = []
+        self.warnings: list[str] = []
+        self.use(plan)
+
+    def use(self, plan: dict) -> None:
+        """Apply ``plan`` (the one given, or the one made again from stored state)."""
+        self.plan = plan
+        self.planned_nodes = [n["metadata"]["name"] for n in plan["resources"]["nodes"]]
+        self.bodies = self.node_bodies()
+
+    def unplanned_nodes(self) -> list[str]:
+        """Nodes in the datastore that the plan does not list (autoscaled, or gone from the inventory)."""
+        planned = set(self.planned_nodes)
+        return sorted(name for name in self.nodes if name not in planned)
+
+    def _log(self, step: str, done: ApplyResult | None) -> None:
+        written = len(done.created) + len(done.updated) + len(done.deleted) if done else 0
+        self.steps.append({"step": step, "written": written})
 
     def current_reflectors(self) -> dict[str, str]:
         return {
@@ -181,22 +218,63 @@ class _Run:
             known.pop(key, None)
         return known
 
-    def _apply(self, resources: list[dict], merge: bool) -> None:
+    def _apply(self, step: str, resources: list[dict], merge: bool) -> None:
+        done = None
         if resources:
             done = self.store.apply(resources, merge=merge, known=self._known())
             self.written.update(done.created + done.updated)
             self.result.merge(done)
+        self._log(step, done)
 
-    def nodes_step(self) -> None:
-        bodies = []
+    def node_bodies(self) -> dict[str, list[dict]]:
+        """Node merge bodies that change something, by kind: promote, demote, create, rest (updates)."""
+        out: dict[str, list[dict]] = {"promote": [], "demote": [], "create": [], "rest": []}
         for planned in self.plan["resources"]["nodes"]:
             current = self.nodes.get(planned["metadata"]["name"])
             if current is not None and _node_is_current(current, planned):
                 continue
             body = _node_update(current, planned)
-            if not _merge_is_noop(current, body):
-                bodies.append(body)
-        self._apply(bodies, merge=True)
+            if _merge_is_noop(current, body):
+                continue
+            want = (planned.get("spec") or {}).get("bgp", {}).get("routeReflectorClusterID")
+            have = ((current or {}).get("spec") or {}).get("bgp", {}).get("routeReflectorClusterID")
+            if want and want != have:
+                kind = "promote"
+            elif have and not want:
+                kind = "demote"
+            else:
+                kind = "create" if current is None else "rest"
+            out[kind].append(body)
+        return out
+
+    def validate_all(self) -> None:
+        """Judge every object this run may write, as it would be stored, before the first write (the
+        steps write in several calls, so the store's own check per call would come too late)."""
+        for kind, bodies in self.bodies.items():
+            for body in bodies:
+                current = self.nodes.get(body["metadata"]["name"])
+                stored = CalicoStore._desired_state(current, body, merge=True)
+                try:
+                    validate(stored, _owned=True)
+                except ValidationError as exc:
+                    raise TopologyApplyError(f"{_describe_node(kind, body)}: {exc}") from None
+        for index, peer in enumerate(self.plan["resources"]["bgppeers"]):
+            try:
+                validate(peer, _owned=True)
+            except ValidationError as exc:
+                raise TopologyApplyError(f"plan.resources.bgppeers[{index}]: {exc}") from None
+
+    def nodes_step(self, kind: str) -> None:
+        bodies = self.bodies[kind]
+        if kind in ("promote", "demote") and len(bodies) > MAX_ATOMIC_NODES:
+            self.warnings.append(
+                f"{len(bodies)} reflector {kind}s span several transactions (at most {MAX_ATOMIC_NODES} per "
+                "transaction): reachability may drop in between"
+            )
+        names = {"promote": "Nodes: reflectors promoted (one transaction)",
+                 "demote": "Nodes: reflectors demoted (one transaction)", "create": "Nodes: created",
+                 "rest": "Nodes: labels and addresses"}
+        self._apply(names[kind], bodies, merge=True)
 
     def peers_step(self) -> None:
         bodies = [
@@ -204,57 +282,119 @@ class _Run:
             for p in self.plan["resources"]["bgppeers"]
             if not _replace_is_noop(self.peers.get(p["metadata"]["name"]), p)
         ]
-        self._apply(bodies, merge=False)
+        self._apply("BGPPeers created or updated", bodies, merge=False)
 
     def prune_step(self) -> None:
         keep = {p["metadata"]["name"] for p in self.plan["resources"]["bgppeers"]}
         stale = [("BGPPeer", name, None) for name in sorted(self.peers) if name not in keep]
-        if stale:
-            self.result.merge(self.store.delete(stale))
+        done = self.store.delete(stale) if stale else None
+        if done:
+            self.result.merge(done)
+        self._log("BGPPeers pruned", done)
 
     def config_step(self) -> None:
         bodies = [c for c in self.plan["resources"]["bgpconfigurations"] if not _merge_is_noop(self.config, c)]
-        self._apply(bodies, merge=True)
+        mesh = self.plan["mode"] == "mesh"
+        self._apply(f"BGPConfiguration: mesh {'on' if mesh else 'off'}", bodies, merge=True)
 
 
-def apply_plan(store: CalicoStore, plan: dict, phase: str = "all", prune: bool = True) -> dict:
+def apply_plan(
+    store: CalicoStore, plan: dict, phase: str = "all", prune: bool = True, keep_assignment: bool = True
+) -> dict:
     """Apply ``plan`` through ``store`` in the safe order; returns the module result fields."""
     _check_plan(plan)
     if phase not in PHASES:
         raise TopologyApplyError(f"phase: {phase!r} must be one of {', '.join(PHASES)}")
+    if keep_assignment and not isinstance(plan.get("inputs"), dict):
+        raise TopologyApplyError(
+            "plan.inputs: missing, so the stored assignment cannot be kept; make the plan with this "
+            "collection's bgp_topology_plan filter, or set keep_assignment: false"
+        )
     # Thousands of short-lived objects and no reference cycles: the cyclic collector only re-scans
     # the plan over and over (about 15% of a 5,000-node first apply).
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _apply(store, plan, phase, prune)
+        return _apply(store, plan, phase, prune, keep_assignment)
     finally:
         if collecting:
             gc.enable()
 
 
-def _apply(store: CalicoStore, plan: dict, phase: str, prune: bool) -> dict:
+def _disagreements(plan: dict, previous: dict) -> int:
+    """Hosts whose stored role or cluster differs from the plan's."""
+    planned = {n["host"]: (n["route_reflector"], n["cluster_id"]) for n in plan["nodes"]}
+    if plan.get("reflector_kind") == "external":
+        planned.update({r["host"]: (True, r["cluster_id"]) for r in plan["reflectors"]})
+    stored = {r["host"]: (True, r["cluster_id"]) for r in previous["reflectors"]}
+    stored.update({n["host"]: (False, n["cluster_id"]) for n in previous["nodes"]})
+    return sum(1 for host, role in stored.items() if host in planned and planned[host] != role)
+
+
+def _kept_plan(run: _Run, plan: dict) -> tuple[dict, dict]:
+    """The plan, made again with the stored assignment as ``previous`` where they disagree; what was kept."""
+    previous = stored_assignment(run.nodes.values(), plan)
+    differ = _disagreements(plan, previous)
+    kept = {
+        "source": "datastore" if differ else "plan",
+        "reflectors": len(previous["reflectors"]),
+        "clients": len(previous["nodes"]),
+        "disagreed": differ,
+    }
+    if not differ:  # the plan already keeps what is stored (or nothing is): no need to plan again
+        return plan, kept
+    try:
+        return replan(plan, previous), kept
+    except TopologyError as exc:
+        raise TopologyApplyError(str(exc)) from None
+
+
+def _refuse_unspread(plan: dict) -> None:
+    settings = plan.get("settings") or {}
+    spread = plan.get("spread") or {}
+    if settings.get("rr_require_spread") and spread.get("ok") is False:
+        problem = next((w for w in plan.get("warnings", []) if "reflector" in w), "reflectors in one failure domain")
+        raise TopologyApplyError(f"calico_rr_require_spread: {problem}")
+
+
+def _run_steps(run: _Run, phase: str, prune: bool) -> None:
+    subtractive = phase in ("all", "finish")
+    if run.plan["mode"] == "route_reflector":
+        run.peers_step()  # selector peerings exist before anything matches them
+        run.nodes_step("rest")  # client labels: with the mesh still on, extra sessions only
+        run.nodes_step("promote")  # every new reflector at one revision (it leaves the mesh)
+        run.nodes_step("create")  # new Nodes: their cluster's reflectors already reflect
+        if subtractive:
+            run.config_step()  # mesh off: every client already has its reflectors
+            run.nodes_step("demote")  # old reflectors become clients once their replacements reflect
+            if prune:
+                run.prune_step()
+    else:
+        run.config_step()  # mesh on first: clients mesh while the reflectors still reflect
+        run.peers_step()  # router peers stay or appear before reflector peers go
+        if subtractive:
+            run.nodes_step("demote")  # every reflector rejoins the mesh at one revision
+            run.nodes_step("rest")  # labels go; selector peers stop matching
+            run.nodes_step("create")
+            if prune:
+                run.prune_step()
+
+
+def _apply(store: CalicoStore, plan: dict, phase: str, prune: bool, keep_assignment: bool) -> dict:
     run = _Run(store, plan)
+    kept = {"source": "plan", "reflectors": 0, "clients": 0, "disagreed": 0}
+    if keep_assignment and plan["mode"] == "route_reflector":  # a mesh has no assignment to keep
+        again, kept = _kept_plan(run, plan)
+        run.use(again)
+    _refuse_unspread(run.plan)
     before = run.current_reflectors()
     mesh_now = (run.config or {}).get("spec", {}).get("nodeToNodeMeshEnabled", True) is not False
-    subtractive = phase in ("all", "finish")
+    run.validate_all()
     try:
-        if plan["mode"] == "route_reflector":
-            run.nodes_step()
-            run.peers_step()
-            if subtractive:
-                run.config_step()
-                if prune:
-                    run.prune_step()
-        else:
-            run.config_step()
-            run.peers_step()  # router peers stay or appear before reflector peers go
-            if subtractive:
-                run.nodes_step()  # reflectors rejoin the mesh; selector peers stop matching
-                if prune:
-                    run.prune_step()
+        _run_steps(run, phase, prune)
     except ValidationError as exc:
         raise TopologyApplyError(str(exc)) from None
+    plan = run.plan
     out = run.result.as_dict(with_diff=store.want_diff)
     planned = sum(len(items) for items in plan["resources"].values())
     out["unchanged"] = planned - len(set(run.result.created) | set(run.result.updated))
@@ -269,6 +409,55 @@ def _apply(store: CalicoStore, plan: dict, phase: str, prune: bool) -> dict:
                 if plan.get("reflector_kind", "in_cluster") == "in_cluster"
             },
             "phase": phase,
+            "steps": run.steps,
+            "assignment": kept,
+            "plan_warnings": list(plan.get("warnings", [])) + run.warnings,
+            "default_cluster": plan.get("default_cluster"),
         }
     )
+    unplanned = run.unplanned_nodes()
+    out["unplanned_nodes"] = {"count": len(unplanned), "names": unplanned[:UNPLANNED_SHOWN]}
+    return out
+
+
+ACTIONS_SHOWN = 20
+
+
+def _check_report_file(path: str) -> None:
+    """Refuse, before any write to etcd, a report file that could not be written afterwards."""
+    if os.path.isdir(path):
+        raise TopologyApplyError(f"report_file: {path} is a directory; give a file path")
+    if os.path.exists(path):
+        if not os.access(path, os.W_OK):
+            raise TopologyApplyError(f"report_file: {path} is not writable")
+        return
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        raise TopologyApplyError(f"report_file: cannot create {path}: {parent} is not a writable directory")
+
+
+def apply_and_report(
+    store: CalicoStore,
+    plan: dict,
+    phase: str = "all",
+    prune: bool = True,
+    keep_assignment: bool = True,
+    report_file: str | None = None,
+) -> dict:
+    """:func:`apply_plan` plus a short ``summary``; with ``report_file`` every action goes to that file
+    and the result keeps the first ACTIONS_SHOWN of them (``actions_total`` counts them all)."""
+    if report_file:
+        _check_report_file(report_file)
+    out = apply_plan(store, plan, phase, prune, keep_assignment)
+    out["actions_total"] = len(out["actions"])
+    if report_file:
+        out["report_file"] = report_file
+        try:
+            write_apply_report(report_file, out)
+        except OSError as exc:
+            raise TopologyApplyError(f"report_file: cannot write {report_file}: {exc.strerror}") from None
+        out["actions"] = out["actions"][:ACTIONS_SHOWN]
+    out["summary"] = apply_summary(out)
     return out

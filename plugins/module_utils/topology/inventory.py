@@ -35,7 +35,8 @@ DEFAULTS: dict = {
     "mesh_max_nodes": 200,
     "rr_capacity": 1000,
     "rr_per_client": 2,
-    "rr_candidate_groups": ["management", "master"],
+    "rr_candidate_groups": ["management", "master", "worker"],
+    "rr_require_spread": False,
     "rr_kind": "in_cluster",
     "as_number": 64512,
     "bgp_mode": "auto",
@@ -153,9 +154,21 @@ def normalise_settings(settings: Mapping | None = None, **overrides) -> dict:
     if isinstance(groups, str) or not isinstance(groups, Iterable) or not all(isinstance(g, str) for g in groups):
         raise TopologyError(f"calico_rr_candidate_groups: {groups!r} must be a list of group names")
     out["rr_candidate_groups"] = [str(g) for g in groups]
+    out["rr_require_spread"] = _bool_setting(raw["rr_require_spread"], "calico_rr_require_spread")
     out["rr_cluster_id_base"] = as_cluster_id(raw["rr_cluster_id_base"], "calico_rr_cluster_id_base")
     out["router_peers"] = _router_peer_list(raw["router_peers"], "calico_router_peers")
     return out
+
+
+def _bool_setting(value, field: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise TopologyError(f"{field}: {value!r} must be true or false")
 
 
 def _router_peer_list(value, field: str) -> list[dict]:

@@ -162,6 +162,65 @@ def _choose_reflectors(
     return chosen
 
 
+def _spread_clusters(chosen: dict[str, list[str]], infos: dict) -> list[str]:
+    """Cluster IDs whose reflectors sit in fewer than two failure domains (zone, rack)."""
+    return [cid for cid, hosts in chosen.items() if len({_domain(infos[h]) for h in hosts}) < 2]
+
+
+def _pick_reflectors(
+    cids: list[str], candidates: list[str], tiers: dict[str, int], infos: dict, per: int, keep: dict[str, str]
+) -> dict[str, list[str]]:
+    """Reflectors from the preferred candidate groups only, unless later groups are needed.
+
+    Pools grow one group (tier) at a time: the first pool that fills every slot with every cluster
+    in two failure domains wins; else the pool that fills every slot with the most clusters spread
+    (earliest on ties). So workers (a late group) serve only when the groups before them cannot
+    give the count or the spread, and adding a worker moves no reflector chosen from earlier groups.
+    """
+    best: tuple[int, dict] | None = None
+    for top in sorted(set(tiers.values())):
+        pool = [h for h in candidates if tiers.get(h, 0) <= top or h in keep]
+        if len(pool) < len(cids) * per:
+            continue
+        chosen = _choose_reflectors(cids, pool, tiers, infos, per, keep)
+        unspread = len(_spread_clusters(chosen, infos))
+        if unspread == 0:
+            return chosen
+        if best is None or unspread < best[0]:
+            best = (unspread, chosen)
+    if best is None:  # not reached: the caller checked len(candidates) >= clusters * per
+        raise TopologyError("calico_rr_candidate_groups: not enough reflector candidates")
+    return best[1]
+
+
+def _spread_report(chosen: dict[str, list[str]], infos: dict, settings: dict, warnings: list[str]) -> dict:
+    """Failure-domain spread of the reflectors: warnings, and an error under rr_require_spread."""
+    hosts = [h for members in chosen.values() for h in members]
+    known = any(infos[h]["zone"] or infos[h]["rack"] for h in hosts)
+    unspread = _spread_clusters(chosen, infos)
+    problems = []
+    if not known:
+        problems.append(
+            "no reflector has calico_rack or calico_zone: failure domains are unknown, so the reflectors "
+            "cannot be spread over them"
+        )
+    else:
+        for cid in unspread:
+            members = chosen[cid]
+            zone, rack = _domain(infos[members[0]])
+            where = f"rack {rack}" if rack else f"zone {zone}"
+            where = where if len(members) > 1 else "one host"
+            problems.append(
+                f"reflector cluster {cid} has all its reflectors in {where} ({', '.join(sorted(members))}): "
+                "losing it leaves its clients without routes; no candidate of calico_rr_candidate_groups "
+                f"({', '.join(settings['rr_candidate_groups'])}) in another failure domain is free"
+            )
+    if problems and settings["rr_require_spread"]:
+        raise TopologyError(f"calico_rr_require_spread: {problems[0]}")
+    warnings.extend(problems)
+    return {"failure_domains_known": known, "clusters_in_one_domain": unspread, "ok": not problems}
+
+
 def _assign_clients(clients: list[dict], cids: list[str], capacity: int, keep: dict[str, str]) -> dict[str, str]:
     """{host: cluster_id}: kept assignments first, then whole racks where they fit, else host by
     host, each to the cluster with most room left (ties by rendezvous score); never over capacity."""
@@ -243,6 +302,16 @@ def _reflector_peers(reflectors: list[dict], kind: str, as_number: int) -> list[
         peers.append(
             _peer(f"{PEER_PREFIX}rr-mesh", {"nodeSelector": f"has({LABEL_RR})", "peerSelector": f"has({LABEL_RR})"})
         )
+        if reflectors:
+            peers.append(
+                _peer(
+                    f"{PEER_PREFIX}rr-default",
+                    {
+                        "nodeSelector": f"!has({LABEL_RR}) && !has({LABEL_RR_CLIENT_OF})",
+                        "peerSelector": f"{LABEL_RR_CLUSTER} == '{reflectors[0]['cluster_id']}'",
+                    },
+                )
+            )
         for cid in sorted({r["cluster_id"] for r in reflectors}):
             peers.append(
                 _peer(
@@ -373,8 +442,9 @@ def plan_topology(groups: Mapping, hostvars: Mapping, settings: Mapping | None =
 
     assignment: dict[str, str] = {}
     reflector_cluster: dict[str, str] = {}
+    spread: dict = {"failure_domains_known": None, "clusters_in_one_domain": [], "ok": True}
     if mode == "route_reflector":
-        reflector_cluster, assignment, detail = _plan_reflectors(
+        reflector_cluster, assignment, detail, spread = _plan_reflectors(
             groups, nodes_info, external_info, settings, previous, warnings
         )
         reason = f"{reason}; {detail}"
@@ -439,7 +509,10 @@ def plan_topology(groups: Mapping, hostvars: Mapping, settings: Mapping | None =
         "reflectors": reflectors,
         "router_peers": router_summary,
         "stats": stats,
+        "spread": spread,
+        "default_cluster": reflectors[0]["cluster_id"] if reflectors and in_cluster else None,
         "resources": resources,
+        "inputs": _replay_inputs(groups, nodes_info, external_info, settings),
     }
 
 
@@ -483,26 +556,20 @@ def _plan_reflectors(groups, nodes_info, external_info, settings, previous, warn
         raise TopologyError(f"calico_rr_per_client: {k * per} reflectors leave no clients among {n} nodes")
     cids = cluster_ids(settings["rr_cluster_id_base"], k)
     infos = {**nodes_info, **external_info}
-    chosen = _choose_reflectors(cids, candidates, tiers, infos, per, keep)
+    chosen = _pick_reflectors(cids, candidates, tiers, infos, per, keep)
+    spread = _spread_report(chosen, infos, settings, warnings)
     reflector_cluster = {h: cid for cid, hosts in chosen.items() for h in hosts}
     spare = len(candidates) - len(reflector_cluster)
     if external_info and spare:
         unused = sorted(set(candidates) - set(reflector_cluster))
         warnings.append(f"external reflector hosts not needed by the plan: {', '.join(unused)}")
-    for cid, hosts in chosen.items():
-        if len({(infos[h]["zone"], infos[h]["rack"]) for h in hosts}) < 2:
-            domains = {(infos[h]["zone"], infos[h]["rack"]) for h in candidates}
-            if len(domains) > 1:
-                warnings.append(
-                    f"reflector cluster {cid} has all its reflectors in one failure domain ({', '.join(hosts)})"
-                )
     clients = [info for host, info in sorted(nodes_info.items()) if not (in_cluster and host in reflector_cluster)]
     assignment = _assign_clients(clients, cids, cap, keep_clients)
     detail = (
         f"{k} reflector cluster(s) x {per} {settings['rr_kind'].replace('_', '-')} reflectors "
         f"({len(reflector_cluster)} reflectors, up to {cap} clients each) serve {len(clients)} clients"
     )
-    return reflector_cluster, assignment, detail
+    return reflector_cluster, assignment, detail, spread
 
 
 def _reflector_list(reflector_cluster: dict, infos: dict, assignment: dict) -> list[dict]:
@@ -568,3 +635,72 @@ def _stats(mode: str, nodes: list[dict], reflectors: list[dict], router: list[di
         "sessions_per_reflector": per_reflector,
         "max_sessions_on_node": max(list(per_reflector.values()) + per_client, default=0),
     }
+
+
+# --------------------------------------------------------------------------------------------
+# re-planning from the plan's own inputs, keeping what the datastore holds
+
+
+def _replay_vars(info: dict, settings: dict) -> dict:
+    """The host variables that give ``info`` back through ``read_hosts``, and nothing else."""
+    hv: dict = {}
+    if info["prefix"] == 32:
+        hv["calico_bgp_ip"] = info["ip"]
+    else:
+        hv["ansible_default_ipv4"] = {"address": info["ip"], "prefix": info["prefix"]}
+    if info["name"] != info["host"]:
+        hv["calico_node_name"] = info["name"]
+    for key in ("rack", "zone"):
+        if info[key]:
+            hv[f"calico_{key}"] = info[key]
+    if info["as_number"] != settings["as_number"]:
+        hv["calico_as_number"] = info["as_number"]
+    if info["router_peers"]:
+        hv["calico_router_peers"] = info["router_peers"]
+    return hv
+
+
+def _replay_inputs(groups: Mapping, nodes_info: dict, external_info: dict, settings: dict) -> dict:
+    """What :func:`replan` needs to plan this inventory again: the groups the planner reads, restricted
+    to its hosts, their variables and the settings."""
+    hosts = set(nodes_info) | set(external_info)
+    names = dict.fromkeys([*NODE_GROUPS, RR_GROUP, *settings["rr_candidate_groups"]])
+    out_groups = {g: sorted(h for h in set(group_members(groups, g)) if h in hosts) for g in names}
+    infos = {**nodes_info, **external_info}
+    return {
+        "groups": {g: members for g, members in out_groups.items() if members},
+        "hostvars": {h: _replay_vars(infos[h], settings) for h in sorted(hosts)},
+        "settings": dict(settings),
+    }
+
+
+def stored_assignment(node_objects, plan: dict) -> dict:
+    """The reflector and client assignment the datastore holds, as a ``previous`` for the planner.
+
+    Read from the labels the apply writes (``kubescale.io/rr-cluster`` on reflectors that have
+    ``kubescale.io/route-reflector``, ``kubescale.io/rr-client-of`` on clients), for the Nodes of the
+    plan's hosts; Nodes the plan does not know are left out.
+    """
+    host_of = {n["name"]: n["host"] for n in plan["nodes"]}
+    host_of.update({r["name"]: r["host"] for r in plan["reflectors"]})
+    reflectors, clients = [], []
+    for obj in node_objects:
+        host = host_of.get(obj["metadata"]["name"])
+        labels = obj["metadata"].get("labels") or {}
+        if host is None:
+            continue
+        if labels.get(LABEL_RR) == "true" and labels.get(LABEL_RR_CLUSTER):
+            reflectors.append({"host": host, "name": obj["metadata"]["name"], "cluster_id": labels[LABEL_RR_CLUSTER]})
+        elif labels.get(LABEL_RR_CLIENT_OF):
+            clients.append({"host": host, "name": obj["metadata"]["name"], "cluster_id": labels[LABEL_RR_CLIENT_OF]})
+    if plan.get("reflector_kind") == "external":  # external reflectors are no Nodes: keep the plan's
+        reflectors = [{"host": r["host"], "name": r["name"], "cluster_id": r["cluster_id"]} for r in plan["reflectors"]]
+    return {"reflectors": reflectors, "nodes": clients}
+
+
+def replan(plan: dict, previous) -> dict:
+    """Plan the same inventory and settings as ``plan`` again, keeping ``previous``'s assignment."""
+    inputs = plan.get("inputs")
+    if not isinstance(inputs, Mapping) or not {"groups", "hostvars", "settings"} <= set(inputs):
+        raise TopologyError("plan.inputs: missing; make the plan with this collection's bgp_topology_plan filter")
+    return plan_topology(inputs["groups"], inputs["hostvars"], inputs["settings"], previous=previous)

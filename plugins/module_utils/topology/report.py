@@ -71,8 +71,18 @@ def _racks(plan: dict) -> list[dict]:
     return out
 
 
+SUMMARY_CLUSTERS = 10
+SUMMARY_ITEMS = 8
+
+
+def _capped(lines: list[str], limit: int, what: str) -> list[str]:
+    if len(lines) <= limit:
+        return lines
+    return [*lines[:limit], f"... and {len(lines) - limit} more {what}"]
+
+
 def summary(plan: dict) -> list[str]:
-    """A few lines for the console."""
+    """A few lines for the console (at most ~30 whatever the size: clusters and warnings are capped)."""
     stats = plan["stats"]
     lines = [
         f"mode: {plan['mode']} ({plan['reflector_kind'].replace('_', '-')} reflectors)"
@@ -82,14 +92,65 @@ def summary(plan: dict) -> list[str]:
         f"sessions: full mesh {_n(stats['mesh_sessions'])}, this plan {_n(stats['plan_sessions'])} ({_ratio(plan)}); "
         f"most on one node {_n(stats['max_sessions_on_node'])}; router sessions {_n(stats['router_sessions'])}",
     ]
+    clusters: dict[str, list[dict]] = {}
     for r in plan["reflectors"]:
-        lines.append(
-            f"reflector {r['name']} {r['ip']} cluster {r['cluster_id']} rack {r['rack'] or '-'} "
-            f"zone {r['zone'] or '-'}: "
-            f"{_n(r['clients'])} clients, {_n(stats['sessions_per_reflector'].get(r['name'], 0))} sessions"
+        clusters.setdefault(r["cluster_id"], []).append(r)
+    cluster_lines = []
+    for cid, members in clusters.items():
+        where = ", ".join(
+            f"{r['name']} ({'/'.join(x for x in (r['zone'], r['rack']) if x) or 'no rack'})" for r in members
         )
-    lines.extend(f"warning: {w}" for w in plan["warnings"])
+        cluster_lines.append(f"cluster {cid}: {where}; {_n(members[0]['clients'])} clients")
+    lines += _capped(cluster_lines, SUMMARY_CLUSTERS, "clusters")
+    if plan.get("default_cluster"):
+        lines.append(
+            f"nodes not in the plan (autoscaled, not yet in the inventory) peer with cluster {plan['default_cluster']}"
+        )
+    lines += _capped([f"warning: {w}" for w in plan["warnings"]], SUMMARY_ITEMS, "warnings (see the report)")
     return lines
+
+
+def apply_summary(result: dict) -> list[str]:
+    """bgp_topology's result in at most ~30 lines; the whole action list goes to the report file."""
+    counts = {k: len(result.get(k) or []) for k in ("created", "updated", "deleted")}
+    lines = [
+        f"mode: {result['mode']} (mesh was {'on' if result['mesh_before'] else 'off'}); "
+        f"{counts['created']} created, {counts['updated']} updated, {counts['deleted']} deleted, "
+        f"{result['unchanged']} unchanged",
+    ]
+    kept = result["assignment"]
+    if kept["source"] == "datastore":
+        lines.append(
+            f"assignment: kept from the datastore ({kept['reflectors']} reflectors, {kept['clients']} clients; "
+            f"{kept['disagreed']} differed from the plan handed in)"
+        )
+    writes = [f"{i}. {s['step']}: {s['written']}" for i, s in enumerate(result["steps"], 1) if s["written"]]
+    lines += ["order of writes:", *writes] if writes else ["nothing to do: the datastore matches the plan"]
+    unplanned = result["unplanned_nodes"]
+    if unplanned["count"]:
+        shown = ", ".join(unplanned["names"][:SUMMARY_ITEMS])
+        more = f" and {unplanned['count'] - SUMMARY_ITEMS} more" if unplanned["count"] > SUMMARY_ITEMS else ""
+        attach = (
+            f"; they peer with cluster {result['default_cluster']} (BGPPeer kubescale-rr-default)"
+            if result["mode"] == "route_reflector" and result.get("default_cluster")
+            else ""
+        )
+        lines.append(f"nodes in the datastore but not in the plan: {unplanned['count']} ({shown}{more}){attach}")
+    lines += _capped([f"warning: {w}" for w in result["plan_warnings"]], SUMMARY_ITEMS, "warnings")
+    if result.get("report_file"):
+        lines.append(f"every action: {result['report_file']}")
+    return lines
+
+
+def write_apply_report(path: str, result: dict) -> None:
+    """The full record of one apply (summary, then every action in order) as a text file."""
+    body = ["# bgp_topology apply", "", *apply_summary(result), "", "## actions", ""]
+    body += result["actions"] or ["(none)"]
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    with open(f"{path}.tmp", "w", encoding="utf-8") as handle:
+        handle.write("\n".join(body) + "\n")
+    os.replace(f"{path}.tmp", path)
 
 
 def markdown(plan: dict, svg_name: str | None = "topology.svg") -> str:
