@@ -126,7 +126,7 @@ BAD_RESOURCES = [
                  id="pool-mode-case"),
     pytest.param(pool(nodeSelector="global()"), r"IPPool\.spec\.nodeSelector: global\(\) is not allowed",
                  id="pool-global"),
-    pytest.param(pool(natOutgoing="yes"), r"IPPool\.spec\.natOutgoing: must be true or false", id="pool-bool"),
+    pytest.param(pool(natOutgoing="yes"), r"IPPool\.spec\.natOutgoing: must be a boolean", id="pool-bool"),
     pytest.param(res("WorkloadEndpoint", "node1-k8s-nginx-abc-eth0", WEP_SPEC, namespace="default"),
                  r"WorkloadEndpoint\.metadata\.name: 'node1-k8s-nginx-abc-eth0' must be the computed name "
                  r"'node1-k8s-nginx--abc-eth0'", id="wep-name"),

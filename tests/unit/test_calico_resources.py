@@ -567,15 +567,15 @@ def test_ippool_v6_block_size_range(block, ok):
     ({"cidr": "10.0.0.0/16", "ipipMode": "CrossSubnet", "vxlanMode": "CrossSubnet"}, r"may not both be enabled"),
     ({"cidr": "10.0.0.0/16", "ipipMode": "always"}, r"IPPool\.spec\.ipipMode: 'always' is not one of Never"),
     ({"cidr": "10.0.0.0/16", "vxlanMode": True}, r"IPPool\.spec\.vxlanMode: True is not one of"),
-    ({"cidr": "10.0.0.0/16", "blockSize": "26"}, r"IPPool\.spec\.blockSize: '26' must be 20–32"),
-    ({"cidr": "10.0.0.0/16", "blockSize": True}, r"IPPool\.spec\.blockSize: True must be"),
-    ({"cidr": "10.0.0.0/16", "natOutgoing": "yes"}, r"IPPool\.spec\.natOutgoing: must be true or false"),
-    ({"cidr": "10.0.0.0/16", "disabled": 1}, r"IPPool\.spec\.disabled: must be true or false"),
+    ({"cidr": "10.0.0.0/16", "blockSize": "26"}, r"IPPool\.spec\.blockSize: must be an integer, got '26'"),
+    ({"cidr": "10.0.0.0/16", "blockSize": True}, r"IPPool\.spec\.blockSize: must be an integer, got True"),
+    ({"cidr": "10.0.0.0/16", "natOutgoing": "yes"}, r"IPPool\.spec\.natOutgoing: must be a boolean"),
+    ({"cidr": "10.0.0.0/16", "disabled": 1}, r"IPPool\.spec\.disabled: must be a boolean"),
     ({"cidr": "10.0.0.0/16", "nodeSelector": "global()"}, r"IPPool\.spec\.nodeSelector: global\(\) is not allowed"),
     ({"cidr": "10.0.0.0/16", "nodeSelector": "rack = 'a'"}, r"IPPool\.spec\.nodeSelector: selector"),
     ({"cidr": "10.0.0.0/16", "ipip": {"enabled": True}}, r"IPPool\.spec\.ipip: is a deprecated v1 field"),
     ({"cidr": "10.0.0.0/16", "nat-outgoing": True}, r"IPPool\.spec\.nat-outgoing: is a deprecated v1 field"),
-    ({"cidr": 10}, r"IPPool\.spec\.cidr: 10 is not"),
+    ({"cidr": 10}, r"IPPool\.spec\.cidr: must be a string, got 10"),
 ])
 def test_bad_ippools(spec, match):
     refused(pool(spec), match=match)
@@ -672,15 +672,15 @@ def test_default_only_fields_are_refused_on_node_configs(field_, value):
 @pytest.mark.parametrize("name, spec, match", [
     ("global", {}, r"BGPConfiguration\.metadata\.name: 'global' must be 'default' or 'node.<nodename>'"),
     ("default", {"logSeverityScreen": "info"}, r"BGPConfiguration\.spec\.logSeverityScreen: 'info' is not one of"),
-    ("default", {"nodeToNodeMeshEnabled": "false"}, r"BGPConfiguration\.spec\.nodeToNodeMeshEnabled: must be true"),
+    ("default", {"nodeToNodeMeshEnabled": "false"}, r"BGPConfiguration\.spec\.nodeToNodeMeshEnabled: must be a boolean"),
     ("default", {"asNumber": 2**32}, r"BGPConfiguration\.spec\.asNumber: 4294967296 is outside"),
     ("default", {"serviceClusterIPs": [{"cidr": "10.96.0.1/12"}]},
      r"BGPConfiguration\.spec\.serviceClusterIPs\[0\]\.cidr: '10.96.0.1/12': host bits are set"),
     ("default", {"serviceExternalIPs": "10.0.0.0/8"}, r"BGPConfiguration\.spec\.serviceExternalIPs: must be a list"),
-    ("default", {"serviceClusterIPs": ["10.96.0.0/12"]}, r"serviceClusterIPs\[0\]: must be a mapping with a cidr"),
+    ("default", {"serviceClusterIPs": ["10.96.0.0/12"]}, r"serviceClusterIPs\[0\]: must be a mapping, got"),
     ("default", {"listenPort": 0}, r"BGPConfiguration\.spec\.listenPort: 0 must be a port 1–65535"),
     ("default", {"listenPort": 70000}, r"BGPConfiguration\.spec\.listenPort: 70000 must be a port"),
-    ("default", {"listenPort": True}, r"BGPConfiguration\.spec\.listenPort: True must be a port"),
+    ("default", {"listenPort": True}, r"BGPConfiguration\.spec\.listenPort: must be an integer, got True"),
 ])
 def test_bad_bgp_configurations(name, spec, match):
     refused(res("BGPConfiguration", name, spec), match=match)
@@ -712,7 +712,7 @@ def test_node_without_bgp_is_fine():
 
 @pytest.mark.parametrize("bgp, match", [
     ({}, r"Node\.spec\.bgp: must be a non-empty mapping"),
-    ("10.0.0.1", r"Node\.spec\.bgp: must be a non-empty mapping"),
+    ("10.0.0.1", r"Node\.spec\.bgp: must be a mapping, got '10\.0\.0\.1'"),
     ({"asNumber": 64512}, r"Node\.spec\.bgp: one of ipv4Address, ipv6Address or ipv4IPIPTunnelAddr is required"),
     ({"ipv4Address": "fd00::1/64"}, r"Node\.spec\.bgp\.ipv4Address: 'fd00::1/64' is not an IPv4 address"),
     ({"ipv6Address": "10.0.0.1"}, r"Node\.spec\.bgp\.ipv6Address: '10.0.0.1' is not an IPv6 address"),
@@ -806,7 +806,7 @@ def test_policies():
     (res("GlobalNetworkPolicy", "p", {"order": "1"}), r"GlobalNetworkPolicy\.spec\.order: must be a number"),
     (res("GlobalNetworkPolicy", "p", {"order": True}), r"GlobalNetworkPolicy\.spec\.order: must be a number"),
     (res("GlobalNetworkPolicy", "p", {"types": ["ingress"]}),
-     r"GlobalNetworkPolicy\.spec\.types\[0\]: 'ingress' is not Ingress or Egress"),
+     r"GlobalNetworkPolicy\.spec\.types\[0\]: 'ingress' is not one of Ingress, Egress"),
     (res("NetworkPolicy", "p", {"ingress": [{"action": "allow"}]}, namespace="ns"),
      r"NetworkPolicy\.spec\.ingress\[0\]\.action: 'allow' is not one of Allow, Deny, Log, Pass"),
     (res("NetworkPolicy", "p", {"egress": [{"action": "Deny", "source": {"nets": ["10.0.0.0/40"]}}]}, namespace="ns"),
@@ -818,7 +818,7 @@ def test_policies():
     (res("ClusterInformation", "cluster", {}),
      r"ClusterInformation\.metadata\.name: the only allowed name is 'default'"),
     (res("ClusterInformation", "default", {"datastoreReady": "true"}),
-     r"ClusterInformation\.spec\.datastoreReady: must be true or false"),
+     r"ClusterInformation\.spec\.datastoreReady: must be a boolean"),
     (res("FelixConfiguration", "felix", {}), r"FelixConfiguration\.metadata\.name: 'felix' must be 'default' or"),
 ])
 def test_bad_other_kinds(resource, match):

@@ -24,6 +24,7 @@ from ansible_collections.kubescale.calico.plugins.module_utils.calico.fields imp
     validate_labels,
     validate_name,
 )
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.schema import check_resource
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.validate import KIND_RULES, computed_wep_name
 
 API_VERSION = "projectcalico.org/v3"
@@ -123,8 +124,12 @@ def validate_identity(resource: Any, _owned: bool = False) -> dict:
 
 
 def validate(resource: Any, _owned: bool = False) -> dict:
-    """Check one whole resource and return a normalised copy ready to store (defaults filled in)."""
+    """Check one whole resource and return a normalised copy ready to store (defaults filled in).
+
+    First its shape (schema.py: known fields, JSON types, enumerations), then the kind's value rules.
+    """
     out = validate_identity(resource, _owned)
+    check_resource(dict(out, status=resource.get("status")))
     KIND_RULES[out["kind"]](out)
     if not out["metadata"].get("labels"):
         out["metadata"].pop("labels", None)
