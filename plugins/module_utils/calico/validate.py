@@ -92,7 +92,7 @@ def _validate_bgppeer(resource: dict) -> None:
     if spec.get("peerIP") and spec.get("peerSelector"):
         raise ValidationError(f"{field}: peerIP and peerSelector are mutually exclusive")
     if spec.get("peerSelector") and spec.get("asNumber"):
-        raise ValidationError(f"{field}.asNumber: must be unset (0) when peerSelector is set "
+        raise ValidationError(f"{field}.asNumber: must be unset when peerSelector is set "
                               "(selected peers use their own AS)")
     if not spec.get("peerIP") and not spec.get("peerSelector"):
         raise ValidationError(f"{field}: one of peerIP or peerSelector is required")
