@@ -133,12 +133,14 @@ diff:
   type: dict
 """
 
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.fields import ValidationError
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.module import etcd_module, run, store_for
 from ansible_collections.kubescale.calico.plugins.module_utils.topology.apply import (
     PHASES,
     TopologyApplyError,
     apply_plan,
 )
+from ansible_collections.kubescale.calico.plugins.module_utils.topology.plan_shape import validate_plan_shape
 
 
 def main() -> None:
@@ -148,6 +150,10 @@ def main() -> None:
         "prune": {"type": "bool", "default": True},
     })
     p = module.params
+    try:
+        validate_plan_shape(p["plan"])  # before connecting: a malformed plan needs no etcd to be refused
+    except ValidationError as exc:
+        module.fail_json(msg=str(exc))
     run(module, lambda client: apply_plan(store_for(module, client), p["plan"], p["phase"], p["prune"]),
         TopologyApplyError)
 

@@ -41,11 +41,11 @@ from ansible_collections.kubescale.calico.plugins.module_utils.topology.inventor
     LABEL_RR_CLUSTER,
     LABEL_ZONE,
 )
+from ansible_collections.kubescale.calico.plugins.module_utils.topology.plan_shape import validate_plan_shape
 
 OWNED_NODE_LABELS = (LABEL_GROUP, LABEL_RACK, LABEL_ZONE, LABEL_RR, LABEL_RR_CLUSTER, LABEL_RR_CLIENT_OF)
 OWNED_BGP_FIELDS = ("asNumber", "routeReflectorClusterID")
 PHASES = ("all", "prepare", "finish")
-PLAN_KEYS = ("mode", "resources", "nodes", "reflectors")
 
 
 class TopologyApplyError(ValueError):
@@ -53,16 +53,11 @@ class TopologyApplyError(ValueError):
 
 
 def _check_plan(plan) -> None:
-    if not isinstance(plan, dict) or any(k not in plan for k in PLAN_KEYS):
-        raise TopologyApplyError(
-            f"plan: must be the dict returned by the bgp_topology_plan filter (with {', '.join(PLAN_KEYS)})"
-        )
-    if plan["mode"] not in ("mesh", "route_reflector"):
-        raise TopologyApplyError(f"plan.mode: {plan['mode']!r} must be mesh or route_reflector")
+    try:
+        validate_plan_shape(plan)  # the shape: mappings, lists and keys where applying needs them
+    except ValidationError as exc:
+        raise TopologyApplyError(str(exc)) from None
     resources = plan["resources"]
-    for kind in ("bgpconfigurations", "nodes", "bgppeers"):
-        if not isinstance(resources.get(kind), list):
-            raise TopologyApplyError(f"plan.resources.{kind}: must be a list of Calico objects")
     for kind, items in resources.items():
         for index, item in enumerate(items):
             labels = (item.get("metadata") or {}).get("labels") or {}
