@@ -15,7 +15,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ansible_collections.kubescale.calico.plugins.module_utils.calico.fields import ValidationError, validate_name
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.fields import (
+    ValidationError,
+    validate_label_name,
+    validate_name,
+)
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.resources import (
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
@@ -379,6 +383,13 @@ class CalicoStore:
 def read_resources(client: EtcdClient, kind: str, name: str | None = None, namespace: str | None = None,
                    labels: dict | None = None, selector: str | None = None, page_size: int = 500) -> dict:
     """The result of an info query: one object by name, or a (filtered, paged) list of a kind."""
+    info = resource_kind(kind)
+    if namespace is not None and not info.namespaced:
+        raise ValidationError(f"{kind}.metadata.namespace: {kind} is cluster-scoped and takes no namespace")
+    if namespace is not None:
+        validate_label_name(namespace, f"{kind}.metadata.namespace")
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+        raise ValidationError(f"page_size: {page_size!r} must be a positive integer")
     store = CalicoStore(client, check_mode=True)
     if name:
         validate_name(name, f"{kind}.metadata.name")

@@ -41,7 +41,10 @@ from ansible_collections.kubescale.calico.plugins.module_utils.topology.inventor
     LABEL_RR_CLUSTER,
     LABEL_ZONE,
 )
-from ansible_collections.kubescale.calico.plugins.module_utils.topology.plan_shape import validate_plan_shape
+from ansible_collections.kubescale.calico.plugins.module_utils.topology.plan_shape import (
+    validate_plan_objects,
+    validate_plan_shape,
+)
 
 OWNED_NODE_LABELS = (LABEL_GROUP, LABEL_RACK, LABEL_ZONE, LABEL_RR, LABEL_RR_CLUSTER, LABEL_RR_CLIENT_OF)
 OWNED_BGP_FIELDS = ("asNumber", "routeReflectorClusterID")
@@ -65,6 +68,10 @@ def _check_plan(plan) -> None:
                 raise TopologyApplyError(
                     f"plan.resources.{kind}[{index}].metadata.labels: must carry {MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
                 )
+    try:
+        validate_plan_objects(plan)  # all of it before the first step writes
+    except ValidationError as exc:
+        raise TopologyApplyError(str(exc)) from None
 
 
 def _same_ip(stored: str | None, wanted: str) -> bool:

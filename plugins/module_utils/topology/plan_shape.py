@@ -5,8 +5,9 @@
 A plan normally comes from the ``bgp_topology_plan`` filter, but ``bgp_topology`` takes any dict:
 a hand-edited or truncated plan must be refused with the path of what is wrong ("plan.resources.
 nodes[2].spec.bgp: must be a mapping, got 'x'"), never with a Python exception's text. Only what
-applying needs is checked here; the Calico objects themselves are judged whole by the store
-(calico/resources.validate) before the first write.
+applying needs is checked here; then :func:`validate_plan_objects` judges every planned Calico object as the
+store will (calico/resources.validate), so that a bad peer cannot be found only after the Nodes
+step has written.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.fields import ValidationError
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.resources import validate
 from ansible_collections.kubescale.calico.plugins.module_utils.topology.inventory import KINDS as REFLECTOR_KINDS
 
 MODES = ("mesh", "route_reflector")
@@ -89,3 +91,17 @@ def validate_plan_shape(plan: Any, path: str = "plan") -> None:
         where = f"{path}.resources.{key}"
         for index, item in enumerate(_list(_required(resources, key, f"{path}.resources"), where)):
             _check_object(item, kind, f"{where}[{index}]")
+
+
+def validate_plan_objects(plan: dict, path: str = "plan") -> None:
+    """Every planned object passes the v3 validation before the first step writes anything.
+
+    Node bodies are merges into what calico-node stored, so they are judged as given (a Node
+    with its planned ``spec.bgp``); the store judges the merged result again before writing.
+    """
+    for key in RESOURCE_KINDS:
+        for index, item in enumerate(plan["resources"][key]):
+            try:
+                validate(item)
+            except ValidationError as exc:
+                raise ValidationError(f"{path}.resources.{key}[{index}]: {exc}") from None
