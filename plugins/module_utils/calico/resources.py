@@ -24,7 +24,7 @@ from ansible_collections.kubescale.calico.plugins.module_utils.calico.fields imp
     validate_labels,
     validate_name,
 )
-from ansible_collections.kubescale.calico.plugins.module_utils.calico.schema import check_resource
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.schema import check_resource, check_status
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.validate import KIND_RULES, computed_wep_name
 
 API_VERSION = "projectcalico.org/v3"
@@ -95,6 +95,7 @@ def validate_identity(resource: Any, _owned: bool = False) -> dict:
     unknown = set(resource) - {"kind", "apiVersion", "metadata", "spec", "status"}
     if unknown:
         raise ValidationError(f"{kind.kind}: unknown top-level field(s) {', '.join(sorted(unknown))}")
+    check_status(kind.kind, resource.get("status"))
     spec = resource.get("spec") or {}
     if not _owned:  # a caller's object is never changed; the store passes bodies it built itself
         spec = copy.deepcopy(spec)
@@ -129,7 +130,7 @@ def validate(resource: Any, _owned: bool = False) -> dict:
     First its shape (schema.py: known fields, JSON types, enumerations), then the kind's value rules.
     """
     out = validate_identity(resource, _owned)
-    check_resource(dict(out, status=resource.get("status")))
+    check_resource(out)
     KIND_RULES[out["kind"]](out)
     if not out["metadata"].get("labels"):
         out["metadata"].pop("labels", None)
