@@ -96,7 +96,7 @@ BAD_RESOURCES = [
                  r"BGPConfiguration\.spec\.serviceClusterIPs\[0\]\.cidr: '10.96.0.0': not a CIDR",
                  id="bgpconfig-service-cidr"),
     pytest.param(res("BGPConfiguration", "default", {"listenPort": True}),
-                 r"BGPConfiguration\.spec\.listenPort: True must be a port 1–65535", id="bgpconfig-listen-port"),
+                 r"BGPConfiguration\.spec\.listenPort: must be an integer, got True", id="bgpconfig-listen-port"),
     pytest.param(bgp_node(), r"Node\.spec\.bgp: must be a non-empty mapping", id="node-bgp-empty"),
     pytest.param(bgp_node(asNumber=64512),
                  r"Node\.spec\.bgp: one of ipv4Address, ipv6Address or ipv4IPIPTunnelAddr is required",
