@@ -38,7 +38,8 @@ options:
       - Turn it off once route reflectors and their peers are in place.
     type: bool
   as_number:
-    description: The default AS number of nodes, as an integer, a decimal string or asdot V(A.B).
+    description: The default AS number of nodes, 1-4294967295, as an integer, a decimal string or asdot V(A.B)
+      (AS 0 is refused).
     type: raw
   log_severity_screen:
     description: BIRD's log level.

@@ -41,7 +41,8 @@ options:
     description: Peer with the Calico nodes this selector matches (in-cluster route reflectors).
     type: str
   as_number:
-    description: The remote AS (integer, decimal string or asdot V(A.B)). Required with O(peer_ip) for eBGP peers.
+    description: The remote AS, 1-4294967295 (integer, decimal string or asdot V(A.B); AS 0 is reserved and refused).
+      Required with O(peer_ip) for eBGP peers.
     type: raw
   node:
     description: Only this node peers (a node-specific peer).

@@ -212,12 +212,14 @@ diff:
   type: dict
 """
 
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.fields import ValidationError
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.module import etcd_module, run, store_for
 from ansible_collections.kubescale.calico.plugins.module_utils.topology.apply import (
     PHASES,
     TopologyApplyError,
     apply_and_report,
 )
+from ansible_collections.kubescale.calico.plugins.module_utils.topology.plan_shape import validate_plan_shape
 
 
 def main() -> None:
@@ -229,6 +231,10 @@ def main() -> None:
         "report_file": {"type": "path"},
     })
     p = module.params
+    try:
+        validate_plan_shape(p["plan"])  # before connecting: a malformed plan needs no etcd to be refused
+    except ValidationError as exc:
+        module.fail_json(msg=str(exc))
     run(module, lambda client: apply_and_report(store_for(module, client), p["plan"], p["phase"], p["prune"],
                                                 p["keep_assignment"], p["report_file"]),
         TopologyApplyError)

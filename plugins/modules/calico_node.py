@@ -34,7 +34,8 @@ options:
     description: The node's BGP IPv6 address, with or without prefix length (C(spec.bgp.ipv6Address)).
     type: str
   as_number:
-    description: The node's own AS number (integer, decimal string or asdot). Empty string removes it.
+    description: The node's own AS number, 1-4294967295 (integer, decimal string or asdot; AS 0 is refused).
+      Empty string removes it.
     type: raw
   route_reflector_cluster_id:
     description:

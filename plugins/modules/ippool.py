@@ -12,6 +12,8 @@ description:
   - Creates, updates or deletes one IPPool with Calico's rules, the CIDR must be a network address,
     an enabled pool must hold at least one block, IPIP is IPv4 only, IPIP and VXLAN exclude each other,
     and no pool may overlap the link-local ranges.
+  - No pool may overlap another pool, one already in etcd or one of the same call; such a pool is refused
+    before anything is written, as Calico refuses it.
   - Unset options keep their stored value; a new pool gets Calico's defaults
     (C(blockSize) 26 or 122, C(ipipMode) and C(vxlanMode) V(Never), C(nodeSelector) V(all())).
   - O(cidr) and O(block_size) cannot change on an existing pool (Calico treats them as immutable); create a new pool

@@ -290,8 +290,8 @@ def test_prunes_only_its_own_peers(store):
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda p: p.pop("resources"), r"plan: must be the dict returned by the bgp_topology_plan filter"),
-        (lambda p: p.update(mode="ring"), r"plan\.mode: 'ring' must be mesh or route_reflector"),
+        (lambda p: p.pop("resources"), r"plan\.resources: is required"),
+        (lambda p: p.update(mode="ring"), r"plan\.mode: 'ring' is not one of mesh, route_reflector"),
         (
             lambda p: p["resources"]["bgppeers"][0]["metadata"]["labels"].clear(),
             r"plan\.resources\.bgppeers\[0\]\.metadata\.labels: must carry kubescale\.io/managed-by",

@@ -92,23 +92,32 @@ def validate_annotations(annotations: Any, field: str = "metadata.annotations") 
     return dict(annotations)
 
 
+_ASPLAIN = re.compile(r"[0-9]+")  # ASCII digits only: \d and int() also take e.g. Arabic-Indic digits
+_ASDOT = re.compile(r"([0-9]+)\.([0-9]+)")
+
+
 def parse_as_number(value: Any, field: str = "asNumber") -> int:
-    """A BGP AS number: 0–4294967295, as an integer, a decimal string or asdot 'A.B'."""
-    if isinstance(value, bool):
-        raise ValidationError(f"{field}: {value!r} is not an AS number")
-    if isinstance(value, int):
+    """A BGP AS number: 1–4294967295, as an integer, a decimal string or asdot 'A.B' (ASCII digits).
+
+    0 is reserved (RFC 7607) and refused: in Calico an AS left out means "use the default".
+    """
+    text = value.strip() if isinstance(value, str) else None
+    if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, str) and re.fullmatch(r"\d+", value.strip()):
-        number = int(value.strip())
-    elif isinstance(value, str) and re.fullmatch(r"\d+\.\d+", value.strip()):
-        high, low = (int(part) for part in value.strip().split("."))
+    elif text is not None and _ASPLAIN.fullmatch(text):
+        number = int(text)
+    elif text is not None and (dotted := _ASDOT.fullmatch(text)):
+        high, low = int(dotted.group(1)), int(dotted.group(2))
         if high > 65535 or low > 65535:
             raise ValidationError(f"{field}: asdot {value!r} needs both parts in 0–65535")
         number = (high << 16) + low
     else:
-        raise ValidationError(f"{field}: {value!r} is not an AS number (an integer 0–4294967295 or asdot 'A.B')")
-    if not 0 <= number <= 0xFFFFFFFF:
-        raise ValidationError(f"{field}: {number} is outside the AS number range 0–4294967295")
+        raise ValidationError(f"{field}: {value!r} is not an AS number "
+                              "(an integer 1–4294967295 or asdot 'A.B', in ASCII digits)")
+    if number == 0:
+        raise ValidationError(f"{field}: AS number 0 is reserved (RFC 7607); leave the field unset for the default")
+    if not 1 <= number <= 0xFFFFFFFF:
+        raise ValidationError(f"{field}: {number} is outside the AS number range 1–4294967295")
     return number
 
 
@@ -129,7 +138,8 @@ def validate_ip(value: Any, field: str, version: int | None = None) -> str:
 def validate_ip_port(value: Any, field: str) -> str:
     """peerIP: an address, or '<IPv4>:<port>' / '[<IPv6>]:<port>' with a port 1–65535."""
     text = str(value).strip() if isinstance(value, str) else ""
-    match = re.fullmatch(r"\[([0-9a-fA-F:.]+)\]:(\d+)", text) or re.fullmatch(r"(\d+\.\d+\.\d+\.\d+):(\d+)", text)
+    match = (re.fullmatch(r"\[([0-9a-fA-F:.]+)\]:([0-9]+)", text)
+             or re.fullmatch(r"([0-9]+\.[0-9]+\.[0-9]+\.[0-9]+):([0-9]+)", text))
     if match:
         address = validate_ip(match.group(1), field)
         port = int(match.group(2))
@@ -141,13 +151,13 @@ def validate_ip_port(value: Any, field: str) -> str:
 
 def validate_cluster_id(value: Any, field: str = "routeReflectorClusterID") -> str:
     """A route reflector cluster ID: a dotted IPv4 string such as 224.0.0.1."""
-    if not isinstance(value, str) or not re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}", value.strip()):
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{1,3}(\.[0-9]{1,3}){3}", value.strip()):
         raise ValidationError(f"{field}: {value!r} is not a cluster ID (a dotted IPv4 value such as 224.0.0.1)")
     return validate_ip(value.strip(), field, version=4)
 
 
-_CIDR_TEXT = re.compile(r"[0-9A-Fa-f:.]+/\d{1,3}")
-_CIDR_OR_IP_TEXT = re.compile(r"[0-9A-Fa-f:.]+(/\d{1,3})?")
+_CIDR_TEXT = re.compile(r"[0-9A-Fa-f:.]+/[0-9]{1,3}")
+_CIDR_OR_IP_TEXT = re.compile(r"[0-9A-Fa-f:.]+(/[0-9]{1,3})?")
 
 
 def validate_cidr(value: Any, field: str, version: int | None = None, strict: bool = True) -> str:
@@ -169,7 +179,7 @@ def validate_cidr(value: Any, field: str, version: int | None = None, strict: bo
     return str(network)
 
 
-_DOTTED_QUAD = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:/(\d{1,2}))?")
+_DOTTED_QUAD = re.compile(r"([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})(?:/([0-9]{1,2}))?")
 
 
 def _plain_ipv4(text: str) -> bool:

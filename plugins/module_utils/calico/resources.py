@@ -24,6 +24,7 @@ from ansible_collections.kubescale.calico.plugins.module_utils.calico.fields imp
     validate_labels,
     validate_name,
 )
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.schema import check_resource, check_status
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.validate import KIND_RULES, computed_wep_name
 
 API_VERSION = "projectcalico.org/v3"
@@ -94,6 +95,7 @@ def validate_identity(resource: Any, _owned: bool = False) -> dict:
     unknown = set(resource) - {"kind", "apiVersion", "metadata", "spec", "status"}
     if unknown:
         raise ValidationError(f"{kind.kind}: unknown top-level field(s) {', '.join(sorted(unknown))}")
+    check_status(kind.kind, resource.get("status"))
     spec = resource.get("spec") or {}
     if not _owned:  # a caller's object is never changed; the store passes bodies it built itself
         spec = copy.deepcopy(spec)
@@ -123,8 +125,12 @@ def validate_identity(resource: Any, _owned: bool = False) -> dict:
 
 
 def validate(resource: Any, _owned: bool = False) -> dict:
-    """Check one whole resource and return a normalised copy ready to store (defaults filled in)."""
+    """Check one whole resource and return a normalised copy ready to store (defaults filled in).
+
+    First its shape (schema.py: known fields, JSON types, enumerations), then the kind's value rules.
+    """
     out = validate_identity(resource, _owned)
+    check_resource(out)
     KIND_RULES[out["kind"]](out)
     if not out["metadata"].get("labels"):
         out["metadata"].pop("labels", None)

@@ -15,7 +15,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ansible_collections.kubescale.calico.plugins.module_utils.calico.fields import ValidationError, validate_name
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.fields import (
+    ValidationError,
+    validate_label_name,
+    validate_name,
+)
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.resources import (
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
@@ -30,6 +34,7 @@ from ansible_collections.kubescale.calico.plugins.module_utils.calico.resources 
     validate_identity,
 )
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.selector import parse_selector, selector_matches
+from ansible_collections.kubescale.calico.plugins.module_utils.calico.validate import check_pool_overlaps
 from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client import MAX_TXN_OPS, EtcdClient, EtcdError, Op
 
 MAX_ATTEMPTS = 5
@@ -241,6 +246,7 @@ class CalicoStore:
                     continue
                 ops.append(Op.put(key, serialize(body), revision))
                 plan[key] = (stored, body)
+            self._check_cross_object(plan, index_of)
             lost = self._write(ops)
             lost_keys = {op.key for op in lost}
             for key, (stored, body) in plan.items():
@@ -252,6 +258,16 @@ class CalicoStore:
             pending = [(key, desired) for key, desired in pending if key in lost_keys]
         raise StoreError(f"gave up after {MAX_ATTEMPTS} attempts: {len(pending)} object(s) kept changing "
                          f"under us (first: {pending[0][0]})")
+
+    def _check_cross_object(self, plan: dict[str, tuple[dict | None, dict]], index_of: dict[str, int]) -> None:
+        """Rules between objects, against what is stored, before the batch is written (IP pool overlap)."""
+        pools = [(index_of[key], body) for key, (_unused, body) in plan.items() if body["kind"] == "IPPool"]
+        if pools:
+            try:
+                stored = self.list("IPPool")
+            except EtcdError as exc:
+                raise StoreError(str(exc)) from None
+            check_pool_overlaps(sorted(pools, key=lambda item: item[0]), stored)
 
     def delete(self, refs: Iterable[tuple[str, str, str | None]]) -> ApplyResult:
         """Delete resources given as (kind, name, namespace); absent ones are left alone."""
@@ -367,6 +383,13 @@ class CalicoStore:
 def read_resources(client: EtcdClient, kind: str, name: str | None = None, namespace: str | None = None,
                    labels: dict | None = None, selector: str | None = None, page_size: int = 500) -> dict:
     """The result of an info query: one object by name, or a (filtered, paged) list of a kind."""
+    info = resource_kind(kind)
+    if namespace is not None and not info.namespaced:
+        raise ValidationError(f"{kind}.metadata.namespace: {kind} is cluster-scoped and takes no namespace")
+    if namespace is not None:
+        validate_label_name(namespace, f"{kind}.metadata.namespace")
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+        raise ValidationError(f"page_size: {page_size!r} must be a positive integer")
     store = CalicoStore(client, check_mode=True)
     if name:
         validate_name(name, f"{kind}.metadata.name")

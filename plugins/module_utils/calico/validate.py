@@ -1,6 +1,9 @@
 # Copyright: kubescale.calico contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Per-kind rules of the Calico v3 objects the collection writes or accepts (libcalico-go's validator)."""
+"""Per-kind value rules of the Calico v3 objects the collection writes or accepts (libcalico-go's validator).
+
+They run after schema.py has checked the shape (known fields, JSON types, enumerations).
+"""
 
 from __future__ import annotations
 
@@ -37,22 +40,11 @@ def _spec(resource: dict, kind: str) -> dict:
     return spec
 
 
-def _bool(spec: dict, key: str, field: str) -> None:
-    if key in spec and not isinstance(spec[key], bool):
-        raise ValidationError(f"{field}.{key}: must be true or false, got {spec[key]!r}")
-
-
-def _choice(spec: dict, key: str, choices: tuple[str, ...], field: str) -> None:
-    if key in spec and spec[key] not in choices:
-        raise ValidationError(f"{field}.{key}: {spec[key]!r} is not one of {', '.join(choices)}")
-
-
 def _as_number_field(spec: dict, key: str, field: str) -> None:
     if key in spec and spec[key] is not None:
         spec[key] = parse_as_number(spec[key], f"{field}.{key}")
 
 
-LOG_LEVELS = ("Trace", "Debug", "Info", "Warning", "Error", "Fatal")
 BGP_DEFAULT_ONLY = ("nodeToNodeMeshEnabled", "asNumber", "serviceClusterIPs", "serviceExternalIPs",
                     "serviceLoadBalancerIPs", "nodeMeshPassword", "nodeMeshMaxRestartTime")
 
@@ -68,8 +60,6 @@ def _validate_bgpconfiguration(resource: dict) -> None:
             if key in spec:
                 raise ValidationError(f"{field}.{key}: may only be set on the BGPConfiguration named 'default' "
                                       f"(this one is {name!r})")
-    _choice(spec, "logSeverityScreen", LOG_LEVELS, field)
-    _bool(spec, "nodeToNodeMeshEnabled", field)
     _as_number_field(spec, "asNumber", field)
     for key in ("serviceClusterIPs", "serviceExternalIPs", "serviceLoadBalancerIPs"):
         entries = spec.get(key)
@@ -102,7 +92,7 @@ def _validate_bgppeer(resource: dict) -> None:
     if spec.get("peerIP") and spec.get("peerSelector"):
         raise ValidationError(f"{field}: peerIP and peerSelector are mutually exclusive")
     if spec.get("peerSelector") and spec.get("asNumber"):
-        raise ValidationError(f"{field}.asNumber: must be unset (0) when peerSelector is set "
+        raise ValidationError(f"{field}.asNumber: must be unset when peerSelector is set "
                               "(selected peers use their own AS)")
     if not spec.get("peerIP") and not spec.get("peerSelector"):
         raise ValidationError(f"{field}: one of peerIP or peerSelector is required")
@@ -131,7 +121,6 @@ def _validate_node(resource: dict) -> None:
 
 
 _LINK_LOCAL = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
-ENCAP_MODES = ("Never", "Always", "CrossSubnet")
 
 
 def _validate_ippool(resource: dict) -> None:
@@ -155,19 +144,41 @@ def _validate_ippool(resource: dict) -> None:
     spec.setdefault("ipipMode", "Never")
     spec.setdefault("vxlanMode", "Never")
     spec.setdefault("nodeSelector", "all()")
-    _choice(spec, "ipipMode", ENCAP_MODES, field)
-    _choice(spec, "vxlanMode", ENCAP_MODES, field)
     if not v4 and spec["ipipMode"] != "Never":
         raise ValidationError(f"{field}.ipipMode: IPIP is not supported on an IPv6 pool")
     if spec["ipipMode"] != "Never" and spec["vxlanMode"] != "Never":
         raise ValidationError(f"{field}: ipipMode and vxlanMode may not both be enabled")
-    _bool(spec, "natOutgoing", field)
-    _bool(spec, "disabled", field)
     if uses_global(parse_selector(spec["nodeSelector"], f"{field}.nodeSelector")):
         raise ValidationError(f"{field}.nodeSelector: global() is not allowed here")
     for deprecated in ("ipip", "nat-outgoing"):
         if deprecated in spec:
             raise ValidationError(f"{field}.{deprecated}: is a deprecated v1 field; use ipipMode / natOutgoing")
+
+
+def check_pool_overlaps(written: list[tuple[int, dict]], stored: list[dict]) -> None:
+    """Calico's cross-pool rule (clientv3/ippool.go): no two pools' CIDRs overlap.
+
+    ``written``: (index in the call, pool) for the pools this call creates or updates; ``stored``:
+    every pool in the datastore. Each written pool is compared with the stored ones (other names)
+    and with the pools written before it in the same call.
+    """
+    seen: list[tuple[str, ipaddress.IPv4Network | ipaddress.IPv6Network, str]] = []
+    written_names = {pool["metadata"]["name"] for _unused, pool in written}
+    for pool in stored:
+        cidr = (pool.get("spec") or {}).get("cidr")
+        if pool["metadata"]["name"] not in written_names and isinstance(cidr, str):
+            try:
+                seen.append((pool["metadata"]["name"], ipaddress.ip_network(cidr, strict=False), "stored"))
+            except ValueError:
+                continue  # not ours to judge here; Calico would not have stored it
+    for index, pool in written:
+        name, cidr = pool["metadata"]["name"], pool["spec"]["cidr"]
+        network = ipaddress.ip_network(cidr)
+        for other, other_net, where in seen:
+            if network.version == other_net.version and network.overlaps(other_net):
+                raise ValidationError(f"resources[{index}]: IPPool({name}) CIDR {cidr} overlaps with "
+                                      f"IPPool({other}) CIDR {other_net} ({where})")
+        seen.append((name, network, f"resources[{index}]"))
 
 
 def _validate_singleton(resource: dict) -> None:
@@ -176,9 +187,6 @@ def _validate_singleton(resource: dict) -> None:
         raise ValidationError("ClusterInformation.metadata.name: the only allowed name is 'default'")
     if kind == "FelixConfiguration" and name != "default" and not name.startswith("node."):
         raise ValidationError(f"FelixConfiguration.metadata.name: {name!r} must be 'default' or 'node.<nodename>'")
-    spec = _spec(resource, kind)
-    if kind == "ClusterInformation":
-        _bool(spec, "datastoreReady", f"{kind}.spec")
 
 
 def _validate_hostendpoint(resource: dict) -> None:
@@ -229,9 +237,6 @@ def _validate_workloadendpoint(resource: dict) -> None:
     labels["projectcalico.org/orchestrator"] = orchestrator
 
 
-RULE_ACTIONS = ("Allow", "Deny", "Log", "Pass")
-
-
 def _validate_rules(rules: Any, field: str) -> None:
     if rules is None:
         return
@@ -241,8 +246,8 @@ def _validate_rules(rules: Any, field: str) -> None:
         where = f"{field}[{index}]"
         if not isinstance(rule, dict):
             raise ValidationError(f"{where}: must be a mapping")
-        if rule.get("action") not in RULE_ACTIONS:
-            raise ValidationError(f"{where}.action: {rule.get('action')!r} is not one of {', '.join(RULE_ACTIONS)}")
+        if not rule.get("action"):  # its values are schema.py's; here only that it is there
+            raise ValidationError(f"{where}.action: is required (one of Allow, Deny, Log, Pass)")
         for side in ("source", "destination"):
             part = rule.get(side) or {}
             for key in ("selector", "namespaceSelector", "notSelector"):
@@ -263,11 +268,6 @@ def _validate_policy(resource: dict) -> None:
         validate_label_name(bare, f"{kind}.metadata.name")
     if spec.get("selector"):
         validate_selector(spec["selector"], f"{field}.selector")
-    if "order" in spec and (isinstance(spec["order"], bool) or not isinstance(spec["order"], (int, float))):
-        raise ValidationError(f"{field}.order: must be a number")
-    for index, kind_of in enumerate(spec.get("types") or []):
-        if kind_of not in ("Ingress", "Egress"):
-            raise ValidationError(f"{field}.types[{index}]: {kind_of!r} is not Ingress or Egress")
     _validate_rules(spec.get("ingress"), f"{field}.ingress")
     _validate_rules(spec.get("egress"), f"{field}.egress")
 

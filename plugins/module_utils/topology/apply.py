@@ -53,6 +53,9 @@ from ansible_collections.kubescale.calico.plugins.module_utils.topology.inventor
     LABEL_ZONE,
     TopologyError,
 )
+from ansible_collections.kubescale.calico.plugins.module_utils.topology.plan_shape import (
+    validate_plan_shape,
+)
 from ansible_collections.kubescale.calico.plugins.module_utils.topology.planner import replan, stored_assignment
 from ansible_collections.kubescale.calico.plugins.module_utils.topology.report import apply_summary, write_apply_report
 
@@ -73,16 +76,11 @@ def _describe_node(kind: str, body: dict) -> str:
 
 
 def _check_plan(plan) -> None:
-    if not isinstance(plan, dict) or any(k not in plan for k in PLAN_KEYS):
-        raise TopologyApplyError(
-            f"plan: must be the dict returned by the bgp_topology_plan filter (with {', '.join(PLAN_KEYS)})"
-        )
-    if plan["mode"] not in ("mesh", "route_reflector"):
-        raise TopologyApplyError(f"plan.mode: {plan['mode']!r} must be mesh or route_reflector")
+    try:
+        validate_plan_shape(plan)  # the shape: mappings, lists and keys where applying needs them
+    except ValidationError as exc:
+        raise TopologyApplyError(str(exc)) from None
     resources = plan["resources"]
-    for kind in ("bgpconfigurations", "nodes", "bgppeers"):
-        if not isinstance(resources.get(kind), list):
-            raise TopologyApplyError(f"plan.resources.{kind}: must be a list of Calico objects")
     for kind, items in resources.items():
         for index, item in enumerate(items):
             labels = (item.get("metadata") or {}).get("labels") or {}
@@ -258,11 +256,12 @@ class _Run:
                     validate(stored, _owned=True)
                 except ValidationError as exc:
                     raise TopologyApplyError(f"{_describe_node(kind, body)}: {exc}") from None
-        for index, peer in enumerate(self.plan["resources"]["bgppeers"]):
-            try:
-                validate(peer, _owned=True)
-            except ValidationError as exc:
-                raise TopologyApplyError(f"plan.resources.bgppeers[{index}]: {exc}") from None
+        for key in ("bgpconfigurations", "bgppeers"):
+            for index, item in enumerate(self.plan["resources"][key]):
+                try:
+                    validate(item, _owned=True)
+                except ValidationError as exc:
+                    raise TopologyApplyError(f"plan.resources.{key}[{index}]: {exc}") from None
 
     def nodes_step(self, kind: str) -> None:
         bodies = self.bodies[kind]

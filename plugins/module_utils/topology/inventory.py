@@ -60,13 +60,11 @@ def _text(value) -> str:
 
 
 def _as_number(value, field: str) -> int:
-    """An AS number, plain or asdot ("1.10"), 1..4294967295 (0 means "unset" in Calico)."""
+    """An AS number, plain or asdot ("1.10"), 1..4294967295."""
     try:
         number = parse_as_number(value if isinstance(value, (bool, int, str)) else str(value), field)
-    except ValidationError as exc:
+    except ValidationError as exc:  # AS 0 included: parse_as_number refuses it
         raise TopologyError(str(exc)) from None
-    if number == 0:
-        raise TopologyError(f"{field}: AS number 0 is reserved; use 1..4294967295")
     return number
 
 
