@@ -262,7 +262,7 @@ def test_module_validate_and_check_mode_start_write_nothing(small_source, etcd_s
 def test_etcd_v2_to_v3_keeps_ttl_as_lease_drops_dirs_and_check_mode_writes_nothing(v2_source, etcd_single):
     v2_source.set("/other/a", "1")
     v2_source.set("/other/sub/b", "2")
-    v2_source.set("/other/ttl", "expiring", ttl=300)
+    v2_source.set("/other/ttl", "expiring", ttl=3000)
     v2_source.mkdir("/other/emptydir")
     args = {"prefix": "/other", "destination_prefix": "/copied", "source": {"endpoints": v2_source.endpoints},
             "endpoints": etcd_single.endpoints}
@@ -276,7 +276,7 @@ def test_etcd_v2_to_v3_keeps_ttl_as_lease_drops_dirs_and_check_mode_writes_nothi
     assert {kv.key: kv.value for kv in target.range("/copied")} == {
         "/copied/a": b"1", "/copied/sub/b": b"2", "/copied/ttl": b"expiring"}
     ttl_kv = target.get("/copied/ttl")
-    assert ttl_kv.lease and 250 < target.lease_ttl(ttl_kv.lease) <= 300
+    assert ttl_kv.lease and 2000 < target.lease_ttl(ttl_kv.lease) <= 3000
     assert target.get("/copied/a").lease == 0
     again = run_module("etcd_v2_to_v3", args)
     assert again["changed"] is False and again["unchanged"] == 3
@@ -451,11 +451,11 @@ def test_etcd_v2_to_v3_copies_named_hidden_keys_and_ttl_directories_share_a_leas
     v2_source.set("/other/_hidden", "h")  # hidden: the v2 API never lists it
     v2_source.set("/other/_hdir/x", "hx")
     v2_source.set("/other/sub/_h2", "h2")
-    v2_source.mkdir("/other/tdir", ttl=300)
+    v2_source.mkdir("/other/tdir", ttl=3000)
     v2_source.set("/other/tdir/k1", "k1")
     v2_source.set("/other/tdir/deep/k2", "k2")
-    v2_source.set("/other/tdir/long", "long", ttl=1000)  # the directory expires first
-    v2_source.set("/other/tdir/short", "short", ttl=100)  # its own TTL ends first
+    v2_source.set("/other/tdir/long", "long", ttl=10000)  # the directory expires first
+    v2_source.set("/other/tdir/short", "short", ttl=1000)  # its own TTL ends first
     assert "/other/_hidden" not in v2_source.read_prefix("/other")
     args = {"prefix": "/other", "destination_prefix": "/copied", "source": {"endpoints": v2_source.endpoints},
             "endpoints": etcd_single.endpoints, "hidden_keys": ["_hidden", "/other/_hdir", "sub/_h2"]}
@@ -470,11 +470,11 @@ def test_etcd_v2_to_v3_copies_named_hidden_keys_and_ttl_directories_share_a_leas
         "/copied/tdir/short": b"short"}
     dir_lease = res["leases"]["/other/tdir"]
     assert copied["/copied/tdir/k1"].lease == copied["/copied/tdir/deep/k2"].lease == dir_lease
-    assert copied["/copied/tdir/long"].lease == dir_lease and 250 < target.lease_ttl(dir_lease) <= 300
+    assert copied["/copied/tdir/long"].lease == dir_lease and 2000 < target.lease_ttl(dir_lease) <= 3000
     short = copied["/copied/tdir/short"].lease
     own = {k: v for k, v in res["leases"].items() if k != "/other/tdir"}
     assert list(own.values()) == [short] and 30 < int(next(iter(own))[:-1]) <= 100  # keyed by remaining seconds
-    assert 30 < target.lease_ttl(short) <= 100
+    assert 300 < target.lease_ttl(short) <= 1000
     assert copied["/copied/a"].lease == copied["/copied/_hidden"].lease == 0
     assert run_module("etcd_v2_to_v3", args)["changed"] is False
 
@@ -484,7 +484,7 @@ def test_etcd_v2_to_v3_copies_named_hidden_keys_and_ttl_directories_share_a_leas
 
 
 def test_etcd_v2_to_v3_keys_below_a_ttl_directory_above_the_prefix_expire_with_it(v2_source, etcd_single):
-    v2_source.mkdir("/other/tdir", ttl=300)
+    v2_source.mkdir("/other/tdir", ttl=3000)
     v2_source.set("/other/tdir/inner/k", "v")
     res = run_module("etcd_v2_to_v3", {"prefix": "/other/tdir/inner", "source": {"endpoints": v2_source.endpoints},
                                        "endpoints": etcd_single.endpoints})
