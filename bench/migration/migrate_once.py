@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from pathlib import Path
-
-os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
 
 from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client import EtcdClient
 from ansible_collections.kubescale.calico.plugins.module_utils.etcd.v2 import EtcdV2Client

@@ -31,8 +31,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 runpy.run_path(str(REPO / "tests" / "conftest.py"))  # links the checkout into .lab/collections
-os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
-
 from datagen import calico_v1_dataset as gen  # noqa: E402
 from etcd_fixtures import ETCDCTL, make_server  # noqa: E402
 

@@ -36,7 +36,6 @@ import time
 import uuid
 from pathlib import Path
 
-os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
 REPO = Path(__file__).resolve().parents[2]
 # conftest links the checkout as ansible_collections.kubescale.calico (imported for that effect).
 import conftest  # noqa: E402,F401  # pylint: disable=unused-import
