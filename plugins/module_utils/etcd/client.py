@@ -46,7 +46,6 @@ DEFAULT_PAGE_SIZE = 1000
 DEFAULT_TIMEOUT = 10.0  # seconds; the one default for every etcd call of the collection
 
 
-
 class EtcdError(Exception):
     """A failed etcd call, as one line that names the endpoint and the cause."""
 
