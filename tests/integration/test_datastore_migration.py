@@ -357,3 +357,19 @@ def test_v2_client_basic_auth(tmp_path_factory):
             EtcdV2Client(server.endpoints, user="root", password="wrong").get("/calico/v1/Ready")
     finally:
         server.stop()
+
+
+def test_verification_reads_one_revision_and_names_a_later_change(small_source, etcd_single, tmp_path):
+    conv = migration.read_and_convert(small_source).conv
+    target = etcd_single.client()
+    result = migration.run("start", small_source, target, _opts(tmp_path), migration.Progress())
+    verified_at = result["verification"]["revision"]
+    assert result["verification"]["ok"] and result["verification"]["checked"] == len(conv.resources) + len(conv.ipam)
+    wep = next(kv for kv in target.range("/calico/resources/v3/projectcalico.org/workloadendpoints/"))
+    changed = json.loads(wep.value)
+    changed["spec"]["interfaceName"] = "tampered"
+    target.put(wep.key, json.dumps(changed))
+    now = migration.verify(target, conv)
+    assert not now["ok"] and now["mismatches"] == [f"{wep.key}: content differs"]
+    pinned = migration._verify(target, conv, {}, 7, verified_at)  # small pages, all at the old revision
+    assert pinned["ok"] and pinned["revision"] == verified_at

@@ -453,6 +453,14 @@ class EtcdClient:
         other._tls = self._tls
         return other
 
+    def clone(self) -> EtcdClient:
+        """Another client on the same endpoints with this one's TLS and credentials, and its own
+        connection: calls on one client are serialised, so a second thread needs its own."""
+        other = EtcdClient(self.endpoints, timeout=self.timeout, user=self._user, password=self._password)
+        other._tls = self._tls
+        other._index = self._index
+        return other
+
     def _on_endpoint(self, endpoint: str, service: str, method: str, request):
         """One RPC against exactly ``endpoint`` (no failover), for per-member checks."""
         other = self.for_endpoint(endpoint)

@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import time
+import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -42,8 +43,10 @@ from ansible_collections.kubescale.calico.plugins.module_utils.calico.store impo
     CalicoStore,
     comparable,
     new_object,
+    now_rfc3339,
 )
 from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client import MAX_TXN_OPS, EtcdClient, EtcdError, Op
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.pipeline import TxnPipeline, prefetched
 from ansible_collections.kubescale.calico.plugins.module_utils.etcd.v2 import EtcdV2Client
 from ansible_collections.kubescale.calico.plugins.module_utils.migration import v1_convert, v1_model
 
@@ -228,6 +231,11 @@ def _gc_paused():
             gc.enable()
 
 
+def _validate_owned(obj: dict) -> dict:
+    """The v3 validator on an object the converter has just built: no defensive deep copy of it."""
+    return validate(obj, _owned=True)
+
+
 def read_and_convert(source: EtcdV2Client) -> SourceRead:
     """Read and convert the source; the conversion is then frozen out of the cyclic GC's way.
 
@@ -239,7 +247,7 @@ def read_and_convert(source: EtcdV2Client) -> SourceRead:
         data = read_source(source)
         end = source.index()
         ready = data.ready
-        conv = v1_convert.convert(data, validate=validate)
+        conv = v1_convert.convert(data, validate=_validate_owned)
         del data
     gc.freeze()
     return SourceRead(conv, start if start == end else None, ready)
@@ -327,8 +335,8 @@ def _start_locked(source, target, opts, progress, first: SourceRead) -> dict:
     # What the target holds already: nothing if it was empty when this run took the lock.
     stored = {} if fresh_target else read_stored(target)
     bodies: dict[str, str] = {}
-    written = write_resources(target, conv, opts, progress, stored, bodies)
-    written_ipam = write_ipam(target, conv, progress, stored, batch=max(1, opts.batch_size))
+    written = write_resources(target, conv, opts, progress, stored, bodies, fresh=fresh_target)
+    written_ipam = write_ipam(target, conv, progress, stored, batch=max(1, opts.batch_size), fresh=fresh_target)
     pruned = prune(target, conv, stored) if resumed and state.get("target_was_empty") else 0
     progress("pruned", deleted=pruned)
     verification = verify(target, conv, bodies)
@@ -407,8 +415,14 @@ def _read_stored(target: EtcdClient, page: int) -> dict[str, tuple[int, str]]:
 
 
 def _new_body(obj: dict) -> bytes:
-    """The stored JSON of a new object: what CalicoStore writes on create (fresh uid, creationTimestamp)."""
-    return serialize(new_object(obj))
+    """The stored JSON of a new object: what CalicoStore writes on create (fresh uid, creationTimestamp).
+
+    A validated conversion normally holds no None (the removal marker new_object strips with a deep
+    copy), so it is serialised as it is; any ``null`` in the JSON falls back to new_object.
+    """
+    meta = {**obj["metadata"], "uid": str(uuid.uuid4()), "creationTimestamp": now_rfc3339()}
+    body = serialize({**obj, "metadata": meta})
+    return serialize(new_object(obj)) if b"null" in body else body
 
 
 def _kind_prefix(key: str) -> str:
@@ -454,6 +468,18 @@ def _create(target: EtcdClient, ops: list[Op], fresh: bool) -> set[str]:
     return lost
 
 
+def _kinds(keys: list[str]) -> set[str]:
+    return {_kind_prefix(k) for k in keys}
+
+
+def _barrier(pipe: TxnPipeline, keys: list[str], last: list[str]) -> None:
+    """Keep calico-upgrade's kind order: a batch that starts a kind waits until earlier kinds are stored."""
+    if keys and _kinds(keys) != _kinds(last[-1:]):
+        pipe.drain()
+    if keys:
+        last[:] = keys[-1:]
+
+
 def write_resources(target: EtcdClient, conv: v1_model.Conversion, opts: Options, progress: Progress,
                     stored: dict[str, tuple[int, str]], written: dict[str, str] | None = None,
                     fresh: bool = False) -> dict:
@@ -463,67 +489,92 @@ def write_resources(target: EtcdClient, conv: v1_model.Conversion, opts: Options
     that differ, and creates that lost their guard, go through CalicoStore.apply, which re-reads,
     keeps uid/creationTimestamp and replaces spec and labels. Equal objects are left alone.
     ``written`` collects key → sha256 of the exact bytes created, for a cheap verification.
+    ``fresh``: the target held none of these keys when the lock was taken; each kind is then
+    written in key order under one range guard per transaction.
+    Pipelined: while the creates of one batch are in flight the next batch is built.
     """
     store = CalicoStore(target, check_mode=False, want_diff=False)
-    objs = conv.resources
+    objs = sorted_within_kinds(conv.resources, key=lambda item: key_of(item[1])) if fresh else conv.resources
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     size = max(1, opts.batch_size)
-    for start in range(0, len(objs), size):
-        creates, reconcile = [], []
-        for _kind, obj in objs[start:start + size]:
-            key = key_of(obj)
-            if key not in stored:
-                creates.append((key, obj))
-            elif stored[key][1] != _content_hash(obj):
-                reconcile.append(obj)
-            else:
-                counts["unchanged"] += 1
-        ops = [Op.put(k, _new_body(o), 0) for k, o in creates]
-        lost = _create(target, ops, fresh)
-        counts["created"] += len(creates) - len(lost)
-        if written is not None:
-            written.update((op.key, hashlib.sha256(op.value).hexdigest()) for op in ops if op.key not in lost)
-        reconcile += [o for k, o in creates if k in lost]
-        if reconcile:
-            res = store.apply(reconcile, merge=False)
-            counts["created"] += len(res.created)
-            counts["updated"] += len(res.updated)
-            counts["unchanged"] += len(res.unchanged)
-        progress("resources", done=min(start + size, len(objs)), total=len(objs))
+    last: list[str] = []
+    with TxnPipeline(target) as pipe:
+        for start in range(0, len(objs), size):
+            creates, reconcile = [], []
+            for _kind, obj in objs[start:start + size]:
+                key = key_of(obj)
+                if key not in stored:
+                    creates.append((key, obj))
+                elif stored[key][1] != _content_hash(obj):
+                    reconcile.append(obj)
+                else:
+                    counts["unchanged"] += 1
+            ops = [Op.put(k, _new_body(o), 0) for k, o in creates]
+            end = min(start + size, len(objs))
+
+            def done(lost: set[str], ops=ops, creates=creates, reconcile=reconcile, end=end) -> None:
+                counts["created"] += len(ops) - len(lost)
+                if written is not None:
+                    written.update((op.key, hashlib.sha256(op.value).hexdigest()) for op in ops if op.key not in lost)
+                reconcile += [o for k, o in creates if k in lost]
+                if reconcile:
+                    res = store.apply(reconcile, merge=False)
+                    counts["created"] += len(res.created)
+                    counts["updated"] += len(res.updated)
+                    counts["unchanged"] += len(res.unchanged)
+                progress("resources", done=end, total=len(objs))
+
+            _barrier(pipe, [k for k, _o in creates] + [key_of(o) for o in reconcile], last)
+            pipe.submit(lambda client, ops=ops: _create(client, ops, fresh), done)
     return counts
 
 
 def write_ipam(target: EtcdClient, conv: v1_model.Conversion, progress: Progress,
                stored: dict[str, tuple[int, str]], batch: int = 1024, fresh: bool = False) -> dict:
-    """Write the IPAM keys as they are where the stored bytes differ, guarded by mod_revision."""
+    """Write the IPAM keys as they are where the stored bytes differ, guarded by mod_revision.
+
+    Pipelined like :func:`write_resources`: batches in flight while the next one is built.
+    """
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     items = conv.ipam
-    for start in range(0, len(items), batch):
-        ops, kinds = [], {}
-        for key, value in items[start:start + batch]:
-            have = stored.get(key)
-            if have is not None and have[1] == hashlib.sha256(value).hexdigest():
-                counts["unchanged"] += 1
-                continue
-            ops.append(Op.put(key, value, have[0] if have else 0))
-            kinds[key] = "updated" if have else "created"
-        for attempt in range(5):
-            lost = _create(target, ops, fresh) if attempt == 0 and fresh else {
-                op.key for op in target.apply(ops, max_ops=MAX_TXN_OPS)}
-            for op in ops:
-                if op.key not in lost:
-                    counts[kinds[op.key]] += 1
-            if not lost:
-                break
-            current = target.get_many(sorted(lost))  # lost a race: re-read and retry those keys
-            ops = [Op.put(op.key, op.value, current[op.key].mod_revision if op.key in current else 0)
-                   for op in ops if op.key in lost]
-            for op in ops:
-                kinds[op.key] = "updated" if op.key in current else "created"
-        else:
-            raise MigrationError(f"IPAM keys kept changing under the migration (first: {ops[0].key})")
-        progress("ipam", done=min(start + batch, len(items)), total=len(items))
+    last: list[str] = []
+    with TxnPipeline(target) as pipe:
+        for start in range(0, len(items), batch):
+            ops, kinds = [], {}
+            for key, value in items[start:start + batch]:
+                have = stored.get(key)
+                if have is not None and have[1] == hashlib.sha256(value).hexdigest():
+                    counts["unchanged"] += 1
+                    continue
+                ops.append(Op.put(key, value, have[0] if have else 0))
+                kinds[key] = "updated" if have else "created"
+            end = min(start + batch, len(items))
+
+            def done(outcome: dict[str, str], end=end) -> None:
+                for kind in outcome.values():
+                    counts[kind] += 1
+                progress("ipam", done=end, total=len(items))
+
+            _barrier(pipe, [op.key for op in ops], last)
+            pipe.submit(lambda client, ops=ops, kinds=kinds: _put_ipam(client, ops, kinds, fresh), done)
     return counts
+
+
+def _put_ipam(target: EtcdClient, ops: list[Op], kinds: dict[str, str], fresh: bool) -> dict[str, str]:
+    """Write one batch of IPAM keys, re-reading and retrying keys that lost a race; key → created/updated."""
+    outcome: dict[str, str] = {}
+    for attempt in range(5):
+        lost = _create(target, ops, fresh) if attempt == 0 and fresh else {
+            op.key for op in target.apply(ops, max_ops=MAX_TXN_OPS)}
+        outcome.update((op.key, kinds[op.key]) for op in ops if op.key not in lost)
+        if not lost:
+            return outcome
+        current = target.get_many(sorted(lost))  # lost a race: re-read and retry those keys
+        ops = [Op.put(op.key, op.value, current[op.key].mod_revision if op.key in current else 0)
+               for op in ops if op.key in lost]
+        for op in ops:
+            kinds[op.key] = "updated" if op.key in current else "created"
+    raise MigrationError(f"IPAM keys kept changing under the migration (first: {ops[0].key})")
 
 
 def prune(target: EtcdClient, conv: v1_model.Conversion, stored: dict[str, tuple[int, str]]) -> int:
@@ -537,19 +588,27 @@ def prune(target: EtcdClient, conv: v1_model.Conversion, stored: dict[str, tuple
 def verify(target: EtcdClient, conv: v1_model.Conversion, bodies: dict[str, str] | None = None) -> dict:
     """Re-read the target; compare per-kind counts and per-object content hashes with the conversion.
 
-    An object this run created is checked against the sha256 of the bytes it wrote (no JSON parsing);
-    any other against the content hash (spec, labels, annotations) of the converted object.
+    Both areas are read at one revision, in pages fetched ahead on a second connection while this
+    thread checks the previous page. An object this run created is checked against the sha256 of
+    the bytes it wrote (no JSON parsing); any other against the content hash (spec, labels,
+    annotations) of the converted object.
     """
-    return _with_page_fallback(lambda page: _verify(target, conv, bodies or {}, page))
+    reader = target.clone()
+    try:
+        revision = reader.revision()
+        return _with_page_fallback(lambda page: _verify(reader, conv, bodies or {}, page, revision))
+    finally:
+        reader.close()
 
 
-def _verify(target: EtcdClient, conv: v1_model.Conversion, bodies: dict[str, str], page: int) -> dict:
+def _verify(target: EtcdClient, conv: v1_model.Conversion, bodies: dict[str, str], page: int,
+            revision: int) -> dict:
     expected = {key_of(obj): (kind, obj) for kind, obj in conv.resources}
     expected_ipam = {k: hashlib.sha256(v).hexdigest() for k, v in conv.ipam}
     mismatches: list[str] = []
     found: dict[str, int] = {}
     seen = set()
-    for kv in target.range(KEY_ROOT, page_size=page):
+    for kv in prefetched(target.range(KEY_ROOT, page_size=page, revision=revision), chunk=page):
         if kv.key not in expected:
             continue
         kind, obj = expected[kv.key]
@@ -563,7 +622,7 @@ def _verify(target: EtcdClient, conv: v1_model.Conversion, bodies: dict[str, str
             mismatches.append(f"{kv.key}: content differs")
             continue
         found[kind] = found.get(kind, 0) + 1
-    for kv in target.range(IPAM_PREFIX, page_size=page):
+    for kv in prefetched(target.range(IPAM_PREFIX, page_size=page, revision=revision), chunk=page):
         if kv.key not in expected_ipam:
             continue
         seen.add(kv.key)
@@ -576,7 +635,7 @@ def _verify(target: EtcdClient, conv: v1_model.Conversion, bodies: dict[str, str
     mismatches.extend(f"{k}: missing" for k in missing)
     counts = {kind: {"expected": n, "found": found.get(kind, 0)} for kind, n in conv.report.counts.items()}
     return {"ok": not mismatches, "counts": counts, "mismatches": mismatches[:100],
-            "mismatch_total": len(mismatches), "checked": len(seen)}
+            "mismatch_total": len(mismatches), "checked": len(seen), "revision": revision}
 
 
 def complete_phase(target: EtcdClient, opts: Options, progress: Progress) -> dict:
