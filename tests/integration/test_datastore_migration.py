@@ -253,7 +253,14 @@ def test_module_validate_and_check_mode_start_write_nothing(small_source, etcd_s
     real = run_module("calico_datastore_migrate", {**conn, "phase": "start",
                                                    "progress_file": str(tmp_path / "p.jsonl")})
     assert real["changed"] and real["verification"]["ok"], real.get("msg")
-    assert json.loads((tmp_path / "p.jsonl").read_text().splitlines()[-1])["step"] == "done"
+    lines = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert lines[-1]["step"] == "done" and lines[-1]["keys"] == real["summary"]["total"]
+    # the rate users size their migration window with: in the result, the actions and the progress lines
+    assert real["rate"]["keys"] == real["summary"]["total"] and real["rate"]["seconds"] > 0
+    assert real["rate"]["keys_per_second"] == lines[-1]["rate"] > 0 and real["rate"]["write_keys_per_second"] > 0
+    assert any(a.startswith(f"migrated {real['summary']['total']} keys in ") and "keys/s" in a for a in real["actions"])
+    writes = [e for e in lines if e["step"] in ("resources", "ipam")]
+    assert writes and all(e["rate"] > 0 and e["done"] <= e["total"] for e in writes)
     bad = run_module("calico_datastore_migrate", {**conn, "phase": "start", "batch_size": 0})
     assert bad["failed"] and "batch_size" in bad["msg"]
 

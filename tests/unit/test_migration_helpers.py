@@ -78,3 +78,11 @@ def test_new_body_strips_removal_markers_like_the_store():
     assert body == _without_identity(serialize(new_object(obj)))
     assert body["metadata"]["labels"] == {"a": "1"} and body["spec"] == {"peerIP": "10.0.0.1", "asNumber": 64512,
                                                                          "nested": {"y": [1]}}
+
+
+def test_rate_leaves_the_settle_time_out():
+    assert migration.rate(1000, 2.0) == 500.0 and migration.rate(5, 0) == 0.0
+    progress = migration.Progress()
+    progress.started -= 10.0  # ten seconds ago, five of them spent settling
+    progress.idle = 5.0
+    assert 5.0 <= progress.busy() < 6.0

@@ -55,7 +55,7 @@ LOCK_KEY = "/kubescale/calico-migration/lock"
 CALICO_PREFIX = "/calico/"
 IPAM_PREFIX = v1_model.IPAM_ROOT
 # v2 prefixes read, and the depth below each at which subtrees are read in one request
-SOURCE_PREFIXES = (("/calico/v1", 2), ("/calico/bgp/v1", 1), ("/calico/ipam/v2", 1))
+SOURCE_PREFIXES = (("/calico/v1", 1), ("/calico/bgp/v1", 1), ("/calico/ipam/v2", 1))
 
 
 class MigrationError(Exception):
@@ -87,6 +87,11 @@ class Progress:
     callback: Callable[[dict], None] | None = None
     events: list[dict] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
+    idle: float = 0.0  # seconds spent waiting on purpose (settle_time), left out of the rate
+
+    def busy(self) -> float:
+        """Seconds since the start, without the deliberate waits."""
+        return time.monotonic() - self.started - self.idle
 
     def __call__(self, step: str, **info) -> None:
         event = {"t": round(time.monotonic() - self.started, 3), "cpu": round(time.process_time(), 3), "step": step,
@@ -100,6 +105,11 @@ class Progress:
                 handle.write(json.dumps(event) + "\n")
         if self.callback:
             self.callback(event)
+
+
+def rate(count: int, seconds: float) -> float:
+    """Keys per second (0 before any time has passed)."""
+    return round(count / seconds, 1) if seconds > 0 else 0.0
 
 
 def _now() -> str:
@@ -289,6 +299,7 @@ def _paused_conversion(source: EtcdV2Client, opts: Options, progress: Progress, 
         progress("paused")
         if opts.settle_time > 0:
             time.sleep(opts.settle_time)
+            progress.idle += opts.settle_time
         unchanged = first.index is not None and node["modifiedIndex"] == first.index + 1
         unchanged = unchanged and source.index() == node["modifiedIndex"]
     else:
@@ -334,9 +345,11 @@ def _start_locked(source, target, opts, progress, first: SourceRead) -> dict:
     write_state(target, state)
     # What the target holds already: nothing if it was empty when this run took the lock.
     stored = {} if fresh_target else read_stored(target)
+    writing = time.monotonic()
     bodies: dict[str, str] = {}
     written = write_resources(target, conv, opts, progress, stored, bodies, fresh=fresh_target)
     written_ipam = write_ipam(target, conv, progress, stored, batch=max(1, opts.batch_size), fresh=fresh_target)
+    write_seconds = time.monotonic() - writing
     pruned = prune(target, conv, stored) if resumed and state.get("target_was_empty") else 0
     progress("pruned", deleted=pruned)
     verification = verify(target, conv, bodies)
@@ -348,17 +361,22 @@ def _start_locked(source, target, opts, progress, first: SourceRead) -> dict:
                              verification=verification)
     state.update({"phase": "written", "written": _now(), "counts": summary(conv)["counts"]})
     write_state(target, state)
-    progress("done")
+    keys, busy = len(conv.resources) + len(conv.ipam), progress.busy()
+    speed = {"keys": keys, "seconds": round(busy, 2), "keys_per_second": rate(keys, busy),
+             "write_keys_per_second": rate(keys, write_seconds)}
+    progress("done", keys=keys, rate=speed["keys_per_second"])
     changed_objects = written["created"] + written["updated"] + written_ipam["created"] + written_ipam["updated"]
     actions.append(f"wrote {changed_objects} objects ({written['created'] + written_ipam['created']} created, "
                    f"{written['updated'] + written_ipam['updated']} updated, "
                    f"{written['unchanged'] + written_ipam['unchanged']} already in place)")
     if pruned:
         actions.append(f"deleted {pruned} leftover keys of an earlier run")
+    actions.append(f"migrated {keys} keys in {busy:.1f} s: {speed['keys_per_second']:g} keys/s "
+                   f"(writing {speed['write_keys_per_second']:g} keys/s; settle time not counted)")
     return {"changed": True, "phase": "start", "actions": actions, "snapshot": state.get("snapshot"),
             "summary": summary(conv), "report": _report(conv, opts), "verification": verification,
             "written": {"resources": written, "ipam": written_ipam, "pruned": pruned},
-            "conversion_sha256": digest, "state": state}
+            "conversion_sha256": digest, "state": state, "rate": speed}
 
 
 def _refuse_target(target: EtcdClient, source: EtcdV2Client, opts: Options, state: dict | None) -> int:
@@ -498,6 +516,7 @@ def write_resources(target: EtcdClient, conv: v1_model.Conversion, opts: Options
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     size = max(1, opts.batch_size)
     last: list[str] = []
+    started = time.monotonic()
     with TxnPipeline(target) as pipe:
         for start in range(0, len(objs), size):
             creates, reconcile = [], []
@@ -522,7 +541,7 @@ def write_resources(target: EtcdClient, conv: v1_model.Conversion, opts: Options
                     counts["created"] += len(res.created)
                     counts["updated"] += len(res.updated)
                     counts["unchanged"] += len(res.unchanged)
-                progress("resources", done=end, total=len(objs))
+                progress("resources", done=end, total=len(objs), rate=rate(end, time.monotonic() - started))
 
             _barrier(pipe, [k for k, _o in creates] + [key_of(o) for o in reconcile], last)
             pipe.submit(lambda client, ops=ops: _create(client, ops, fresh), done)
@@ -538,6 +557,7 @@ def write_ipam(target: EtcdClient, conv: v1_model.Conversion, progress: Progress
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     items = conv.ipam
     last: list[str] = []
+    started = time.monotonic()
     with TxnPipeline(target) as pipe:
         for start in range(0, len(items), batch):
             ops, kinds = [], {}
@@ -553,7 +573,7 @@ def write_ipam(target: EtcdClient, conv: v1_model.Conversion, progress: Progress
             def done(outcome: dict[str, str], end=end) -> None:
                 for kind in outcome.values():
                     counts[kind] += 1
-                progress("ipam", done=end, total=len(items))
+                progress("ipam", done=end, total=len(items), rate=rate(end, time.monotonic() - started))
 
             _barrier(pipe, [op.key for op in ops], last)
             pipe.submit(lambda client, ops=ops, kinds=kinds: _put_ipam(client, ops, kinds, fresh), done)
