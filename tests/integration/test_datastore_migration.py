@@ -6,6 +6,7 @@ The source is a separate etcd with the v2 API enabled (``v2_source``), the targe
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -372,11 +373,20 @@ def test_verification_reads_one_revision_and_names_a_later_change(small_source, 
     result = migration.run("start", small_source, target, _opts(tmp_path), migration.Progress())
     verified_at = result["verification"]["revision"]
     assert result["verification"]["ok"] and result["verification"]["checked"] == len(conv.resources) + len(conv.ipam)
-    wep = next(kv for kv in target.range("/calico/resources/v3/projectcalico.org/workloadendpoints/"))
+    assert result["verification"]["method"] == "revision"  # a fresh target: every key still as this run wrote it
+    stored = list(target.range("/calico/"))
+    revisions = {kv.key: kv.mod_revision for kv in stored}
+    bodies = {kv.key: hashlib.sha256(kv.value).hexdigest() for kv in stored}
+    wep = next(kv for kv in stored if "/workloadendpoints/" in kv.key)
     changed = json.loads(wep.value)
     changed["spec"]["interfaceName"] = "tampered"
     target.put(wep.key, json.dumps(changed))
+    # the changed key no longer has the revision it was written at: values are read, and it is named
+    after = migration.verify(target, conv, bodies, revisions)
+    assert after["method"] == "content" and after["mismatches"] == [f"{wep.key}: bytes differ from what was written"]
     now = migration.verify(target, conv)
     assert not now["ok"] and now["mismatches"] == [f"{wep.key}: content differs"]
     pinned = migration._verify(target, conv, {}, 7, verified_at)  # small pages, all at the old revision
     assert pinned["ok"] and pinned["revision"] == verified_at
+    target.put(wep.key, wep.value)  # the same bytes again, at a new revision: content still verifies
+    assert migration.verify(target, conv, bodies, revisions)["ok"]

@@ -351,20 +351,22 @@ class EtcdClient:
         resp = self._call("KV", "Txn", request)
         return bool(resp.succeeded), int(resp.header.revision)
 
-    def create_range(self, items: list[tuple[str, bytes]]) -> bool:
+    def create_range(self, items: list[tuple[str, bytes]]) -> int:
         """Create sorted keys in one transaction guarded by "no key exists in [first, last]".
 
         Stronger than one version==0 compare per key and half the protobuf work, for bulk
-        creates into a part of the keyspace known to be empty. False: the guard lost, nothing written.
+        creates into a part of the keyspace known to be empty. Returns the revision the keys were
+        written at; 0 when the guard lost (nothing written) or there was nothing to write.
         """
         if not items:
-            return True
+            return 0
         if len(items) > MAX_TXN_OPS:
             raise EtcdError(f"a transaction may hold at most {MAX_TXN_OPS} operations, got {len(items)}")
         guard = rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.VERSION, key=_b(items[0][0]),
                             range_end=_b(items[-1][0]) + b"\0", version=0)
         puts = [rpc.RequestOp(request_put=rpc.PutRequest(key=_b(k), value=_b(v))) for k, v in items]
-        return bool(self._call("KV", "Txn", rpc.TxnRequest(compare=[guard], success=puts)).succeeded)
+        resp = self._call("KV", "Txn", rpc.TxnRequest(compare=[guard], success=puts))
+        return int(resp.header.revision) if resp.succeeded else 0
 
     def apply(self, ops: list[Op], max_ops: int = MAX_TXN_OPS) -> list[Op]:
         """Apply ops in guarded transactions of at most ``max_ops``; return the ops of lost batches."""

@@ -347,13 +347,15 @@ def _start_locked(source, target, opts, progress, first: SourceRead) -> dict:
     stored = {} if fresh_target else read_stored(target)
     writing = time.monotonic()
     bodies: dict[str, str] = {}
-    written = write_resources(target, conv, opts, progress, stored, bodies, fresh=fresh_target)
-    written_ipam = write_ipam(target, conv, progress, stored, batch=max(1, opts.batch_size), fresh=fresh_target)
+    revisions: dict[str, int] = {}
+    written = write_resources(target, conv, opts, progress, stored, bodies, fresh=fresh_target, revisions=revisions)
+    written_ipam = write_ipam(target, conv, progress, stored, batch=max(1, opts.batch_size), fresh=fresh_target,
+                              revisions=revisions)
     write_seconds = time.monotonic() - writing
     pruned = prune(target, conv, stored) if resumed and state.get("target_was_empty") else 0
     progress("pruned", deleted=pruned)
-    verification = verify(target, conv, bodies)
-    del bodies
+    verification = verify(target, conv, bodies, revisions)
+    del bodies, revisions
     progress("verified", ok=verification["ok"])
     if not verification["ok"]:
         raise MigrationError(f"verification failed: {verification['mismatches'][:5]} "
@@ -403,6 +405,7 @@ def take_snapshot(target: EtcdClient, snapshot_dir: str | None) -> dict | None:
 
 PAGE_SIZE = 2000  # kvs per range page: fewer round trips; retried with SMALL_PAGE if a page exceeds 4 MiB
 SMALL_PAGE = 200
+KEYS_PAGE_SIZE = 10000  # keys-only pages: a key and its revisions, ~100 bytes each
 
 
 def _with_page_fallback(fn):
@@ -461,20 +464,26 @@ def sorted_within_kinds(items: list, key) -> list:
     return out + sorted(run, key=key)
 
 
-def _create(target: EtcdClient, ops: list[Op], fresh: bool) -> set[str]:
-    """Create keys that must not exist; return the keys whose transaction lost its guard.
+def _create(target: EtcdClient, ops: list[Op], fresh: bool) -> tuple[set[str], dict[str, int]]:
+    """Write guarded puts; return the keys whose transaction lost its guard, and key → revision of the rest.
 
     ``fresh``: the keys are sorted within kinds and the target held none of them when the lock was
-    taken, so each transaction is guarded by one range compare; otherwise one compare per key.
+    taken, so each transaction is guarded by one range compare; otherwise each op carries its own
+    guard (version 0 to create, the mod_revision read to update).
     """
-    if not fresh:
-        return {op.key for op in target.apply(ops)}
     lost: set[str] = set()
+    revisions: dict[str, int] = {}
+    if not fresh:
+        for start in range(0, len(ops), MAX_TXN_OPS):
+            batch = ops[start:start + MAX_TXN_OPS]
+            ok, revision = target.txn(batch)
+            _record(batch, revision if ok else 0, lost, revisions)
+        return lost, revisions
     chunk: list[Op] = []
 
     def flush() -> None:
-        if chunk and not target.create_range([(op.key, op.value) for op in chunk]):
-            lost.update(op.key for op in chunk)
+        if chunk:
+            _record(chunk, target.create_range([(op.key, op.value) for op in chunk]), lost, revisions)
         chunk.clear()
 
     for op in ops:
@@ -483,7 +492,15 @@ def _create(target: EtcdClient, ops: list[Op], fresh: bool) -> set[str]:
             flush()
         chunk.append(op)
     flush()
-    return lost
+    return lost, revisions
+
+
+def _record(ops: list[Op], revision: int, lost: set[str], revisions: dict[str, int]) -> None:
+    """Note where one transaction's keys went: written at ``revision``, or lost (0)."""
+    if revision:
+        revisions.update((op.key, revision) for op in ops)
+    else:
+        lost.update(op.key for op in ops)
 
 
 def _kinds(keys: list[str]) -> set[str]:
@@ -500,13 +517,14 @@ def _barrier(pipe: TxnPipeline, keys: list[str], last: list[str]) -> None:
 
 def write_resources(target: EtcdClient, conv: v1_model.Conversion, opts: Options, progress: Progress,
                     stored: dict[str, tuple[int, str]], written: dict[str, str] | None = None,
-                    fresh: bool = False) -> dict:
+                    fresh: bool = False, revisions: dict[str, int] | None = None) -> dict:
     """Store the v3 resources in order, reconciling by content.
 
     Objects the target lacks are created in guarded transactions (the key must not exist); objects
     that differ, and creates that lost their guard, go through CalicoStore.apply, which re-reads,
     keeps uid/creationTimestamp and replaces spec and labels. Equal objects are left alone.
-    ``written`` collects key → sha256 of the exact bytes created, for a cheap verification.
+    ``written`` collects key → sha256 of the exact bytes created, ``revisions`` key → the revision
+    they were created at, for a cheap verification.
     ``fresh``: the target held none of these keys when the lock was taken; each kind is then
     written in key order under one range guard per transaction.
     Pipelined: while the creates of one batch are in flight the next batch is built.
@@ -531,7 +549,11 @@ def write_resources(target: EtcdClient, conv: v1_model.Conversion, opts: Options
             ops = [Op.put(k, _new_body(o), 0) for k, o in creates]
             end = min(start + size, len(objs))
 
-            def done(lost: set[str], ops=ops, creates=creates, reconcile=reconcile, end=end) -> None:
+            def done(outcome: tuple[set[str], dict[str, int]], ops=ops, creates=creates, reconcile=reconcile,
+                     end=end) -> None:
+                lost, created_at = outcome
+                if revisions is not None:
+                    revisions.update(created_at)
                 counts["created"] += len(ops) - len(lost)
                 if written is not None:
                     written.update((op.key, hashlib.sha256(op.value).hexdigest()) for op in ops if op.key not in lost)
@@ -549,8 +571,11 @@ def write_resources(target: EtcdClient, conv: v1_model.Conversion, opts: Options
 
 
 def write_ipam(target: EtcdClient, conv: v1_model.Conversion, progress: Progress,
-               stored: dict[str, tuple[int, str]], batch: int = 1024, fresh: bool = False) -> dict:
+               stored: dict[str, tuple[int, str]], batch: int = 1024, fresh: bool = False,
+               revisions: dict[str, int] | None = None) -> dict:
     """Write the IPAM keys as they are where the stored bytes differ, guarded by mod_revision.
+
+    ``revisions`` collects key → the revision each key was written at.
 
     Pipelined like :func:`write_resources`: batches in flight while the next one is built.
     """
@@ -570,9 +595,11 @@ def write_ipam(target: EtcdClient, conv: v1_model.Conversion, progress: Progress
                 kinds[key] = "updated" if have else "created"
             end = min(start + batch, len(items))
 
-            def done(outcome: dict[str, str], end=end) -> None:
-                for kind in outcome.values():
+            def done(outcome: tuple[dict[str, str], dict[str, int]], end=end) -> None:
+                for kind in outcome[0].values():
                     counts[kind] += 1
+                if revisions is not None:
+                    revisions.update(outcome[1])
                 progress("ipam", done=end, total=len(items), rate=rate(end, time.monotonic() - started))
 
             _barrier(pipe, [op.key for op in ops], last)
@@ -580,15 +607,20 @@ def write_ipam(target: EtcdClient, conv: v1_model.Conversion, progress: Progress
     return counts
 
 
-def _put_ipam(target: EtcdClient, ops: list[Op], kinds: dict[str, str], fresh: bool) -> dict[str, str]:
-    """Write one batch of IPAM keys, re-reading and retrying keys that lost a race; key → created/updated."""
+def _put_ipam(target: EtcdClient, ops: list[Op], kinds: dict[str, str],
+              fresh: bool) -> tuple[dict[str, str], dict[str, int]]:
+    """Write one batch of IPAM keys, re-reading and retrying keys that lost a race.
+
+    Returns key → created/updated, and key → the revision it was written at.
+    """
     outcome: dict[str, str] = {}
+    written_at: dict[str, int] = {}
     for attempt in range(5):
-        lost = _create(target, ops, fresh) if attempt == 0 and fresh else {
-            op.key for op in target.apply(ops, max_ops=MAX_TXN_OPS)}
+        lost, revisions = _create(target, ops, fresh and attempt == 0)
+        written_at.update(revisions)
         outcome.update((op.key, kinds[op.key]) for op in ops if op.key not in lost)
         if not lost:
-            return outcome
+            return outcome, written_at
         current = target.get_many(sorted(lost))  # lost a race: re-read and retry those keys
         ops = [Op.put(op.key, op.value, current[op.key].mod_revision if op.key in current else 0)
                for op in ops if op.key in lost]
@@ -605,20 +637,54 @@ def prune(target: EtcdClient, conv: v1_model.Conversion, stored: dict[str, tuple
     return len(ops)
 
 
-def verify(target: EtcdClient, conv: v1_model.Conversion, bodies: dict[str, str] | None = None) -> dict:
-    """Re-read the target; compare per-kind counts and per-object content hashes with the conversion.
+def verify(target: EtcdClient, conv: v1_model.Conversion, bodies: dict[str, str] | None = None,
+           revisions: dict[str, int] | None = None) -> dict:
+    """Re-read the target; compare per-kind counts and per-object content with the conversion.
 
     Both areas are read at one revision, in pages fetched ahead on a second connection while this
-    thread checks the previous page. An object this run created is checked against the sha256 of
-    the bytes it wrote (no JSON parsing); any other against the content hash (spec, labels,
-    annotations) of the converted object.
+    thread checks the previous page. When every converted key still has the mod_revision this run
+    wrote it at (``revisions``), the stored bytes are the written ones: one keys-only read decides.
+    Otherwise values are read: an object this run created is checked against the sha256 of the
+    bytes it wrote (``bodies``, no JSON parsing), any other against the content hash (spec,
+    labels, annotations) of the converted object.
     """
     reader = target.clone()
     try:
         revision = reader.revision()
+        if revisions:
+            unchanged = _verify_revisions(reader, conv, revisions, revision)
+            if unchanged is not None:
+                return unchanged
         return _with_page_fallback(lambda page: _verify(reader, conv, bodies or {}, page, revision))
     finally:
         reader.close()
+
+
+def _ipam_kind(key: str) -> str:
+    return "IPAMBlock" if "/assignment/" in key else ("BlockAffinity" if "/host/" in key else "IPAMHandle")
+
+
+def _verify_revisions(target: EtcdClient, conv: v1_model.Conversion, revisions: dict[str, int],
+                      revision: int) -> dict | None:
+    """The verification from one keys-only read at ``revision``, or None if a key is missing or was
+    changed since this run wrote it (then the values must be read)."""
+    expected = {key_of(obj): kind for kind, obj in conv.resources}
+    expected.update((key, _ipam_kind(key)) for key, _value in conv.ipam)
+    found: dict[str, int] = {}
+    for prefix in (KEY_ROOT, IPAM_PREFIX):
+        pages = target.range(prefix, page_size=KEYS_PAGE_SIZE, keys_only=True, revision=revision)
+        for kv in prefetched(pages, chunk=KEYS_PAGE_SIZE):
+            kind = expected.get(kv.key)
+            if kind is None:
+                continue
+            if revisions.get(kv.key) != kv.mod_revision:
+                return None
+            found[kind] = found.get(kind, 0) + 1
+    if sum(found.values()) != len(expected):
+        return None
+    counts = {kind: {"expected": n, "found": found.get(kind, 0)} for kind, n in conv.report.counts.items()}
+    return {"ok": True, "counts": counts, "mismatches": [], "mismatch_total": 0, "checked": len(expected),
+            "revision": revision, "method": "revision"}
 
 
 def _verify(target: EtcdClient, conv: v1_model.Conversion, bodies: dict[str, str], page: int,
@@ -649,13 +715,13 @@ def _verify(target: EtcdClient, conv: v1_model.Conversion, bodies: dict[str, str
         if hashlib.sha256(kv.value).hexdigest() != expected_ipam[kv.key]:
             mismatches.append(f"{kv.key}: content differs")
             continue
-        kind = "IPAMBlock" if "/assignment/" in kv.key else ("BlockAffinity" if "/host/" in kv.key else "IPAMHandle")
+        kind = _ipam_kind(kv.key)
         found[kind] = found.get(kind, 0) + 1
     missing = [k for k in list(expected) + list(expected_ipam) if k not in seen]
     mismatches.extend(f"{k}: missing" for k in missing)
     counts = {kind: {"expected": n, "found": found.get(kind, 0)} for kind, n in conv.report.counts.items()}
     return {"ok": not mismatches, "counts": counts, "mismatches": mismatches[:100],
-            "mismatch_total": len(mismatches), "checked": len(seen), "revision": revision}
+            "mismatch_total": len(mismatches), "checked": len(seen), "revision": revision, "method": "content"}
 
 
 def complete_phase(target: EtcdClient, opts: Options, progress: Progress) -> dict:
