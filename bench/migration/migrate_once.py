@@ -22,4 +22,4 @@ hwm = int(re.search(r"VmHWM:\s+(\d+)", Path("/proc/self/status").read_text()).gr
 print(json.dumps({"peak_rss_mb": round(hwm / 1024, 1), "objects": result["summary"]["total"],
                   "steps": {e["step"]: e["t"] for e in progress.events},
                   "cpu": {e["step"]: e["cpu"] for e in progress.events},
-                  "written": result["written"]}))
+                  "written": result["written"], "rate": result["rate"]}))

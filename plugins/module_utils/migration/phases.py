@@ -28,6 +28,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -119,11 +120,21 @@ def _now() -> str:
 # -- source ----------------------------------------------------------------------------------
 
 def read_source(source: EtcdV2Client) -> v1_model.V1Data:
-    """Read the Calico v1 keyspace, one subtree at a time, into a V1Data."""
+    """Read the Calico v1 keyspace into a V1Data.
+
+    The prefixes are fetched together (etcd renders one while this process parses another) and
+    added in a fixed order, so the data (and the conversion's order) does not depend on timing.
+    """
     data = v1_model.V1Data()
-    for prefix, depth in SOURCE_PREFIXES:
-        for node in source.walk(prefix, split_depth=depth):
-            data.add(node.key, node.value)
+
+    def fetch(prefix: str, depth: int) -> list[tuple[str, str]]:
+        return [(node.key, node.value) for node in source.walk(prefix, split_depth=depth)]
+
+    with ThreadPoolExecutor(max_workers=len(SOURCE_PREFIXES), thread_name_prefix="v2-read") as pool:
+        reads = [pool.submit(fetch, prefix, depth) for prefix, depth in SOURCE_PREFIXES]
+        for read in reads:
+            for key, value in read.result():
+                data.add(key, value)
     return data
 
 
