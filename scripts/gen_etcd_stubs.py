@@ -12,6 +12,12 @@ top-level imports (``import kv_pb2``) into collection imports that Ansible's mod
 
 Needs etcd3 (the descriptors) and grpcio-tools (protoc), pinned in requirements.txt: another
 grpcio-tools version generates other bytes.
+
+Why not a fork with current stubs: upstream python-etcd3 fixed this on master but never released it
+(0.12.0, 2020, is the last release); the fork on PyPI (python3-etcd3 0.13.0, one release) installs the
+same top-level package ``etcd3`` (it would replace the declared dependency, not sit beside it) and
+declares ``protobuf>=3.6.1`` while its stubs need protobuf >= 5.29. Stubs generated here from the
+descriptors of the declared etcd3 keep one dependency, pinned and reproducible byte for byte.
 """
 
 from __future__ import annotations
