@@ -33,7 +33,7 @@ class TxnPipeline:
     def __init__(self, client: EtcdClient, depth: int = PIPELINE_DEPTH) -> None:
         self.depth = max(1, depth)
         self._idle: queue.SimpleQueue[EtcdClient] = queue.SimpleQueue()
-        self._clients = [client.clone() for _ in range(self.depth)]
+        self._clients = [client.clone() for _worker in range(self.depth)]
         for worker in self._clients:
             self._idle.put(worker)
         self._pool = ThreadPoolExecutor(max_workers=self.depth, thread_name_prefix="etcd-pipeline")

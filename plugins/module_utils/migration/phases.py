@@ -21,6 +21,7 @@ creationTimestamp kept), missing ones are created, differing ones updated.
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import json
@@ -546,6 +547,23 @@ def write_resources(target: EtcdClient, conv: v1_model.Conversion, opts: Options
     size = max(1, opts.batch_size)
     last: list[str] = []
     started = time.monotonic()
+
+    def done(ops: list[Op], creates: list, reconcile: list, end: int,
+             outcome: tuple[set[str], dict[str, int]]) -> None:
+        lost, created_at = outcome
+        if revisions is not None:
+            revisions.update(created_at)
+        counts["created"] += len(ops) - len(lost)
+        if written is not None:
+            written.update((op.key, hashlib.sha256(op.value).hexdigest()) for op in ops if op.key not in lost)
+        reconcile += [o for k, o in creates if k in lost]
+        if reconcile:
+            res = store.apply(reconcile, merge=False)
+            counts["created"] += len(res.created)
+            counts["updated"] += len(res.updated)
+            counts["unchanged"] += len(res.unchanged)
+        progress("resources", done=end, total=len(objs), rate=rate(end, time.monotonic() - started))
+
     with TxnPipeline(target) as pipe:
         for start in range(0, len(objs), size):
             creates, reconcile = [], []
@@ -558,26 +576,9 @@ def write_resources(target: EtcdClient, conv: v1_model.Conversion, opts: Options
                 else:
                     counts["unchanged"] += 1
             ops = [Op.put(k, _new_body(o), 0) for k, o in creates]
-            end = min(start + size, len(objs))
-
-            def done(outcome: tuple[set[str], dict[str, int]], ops=ops, creates=creates, reconcile=reconcile,
-                     end=end) -> None:
-                lost, created_at = outcome
-                if revisions is not None:
-                    revisions.update(created_at)
-                counts["created"] += len(ops) - len(lost)
-                if written is not None:
-                    written.update((op.key, hashlib.sha256(op.value).hexdigest()) for op in ops if op.key not in lost)
-                reconcile += [o for k, o in creates if k in lost]
-                if reconcile:
-                    res = store.apply(reconcile, merge=False)
-                    counts["created"] += len(res.created)
-                    counts["updated"] += len(res.updated)
-                    counts["unchanged"] += len(res.unchanged)
-                progress("resources", done=end, total=len(objs), rate=rate(end, time.monotonic() - started))
-
             _barrier(pipe, [k for k, _o in creates] + [key_of(o) for o in reconcile], last)
-            pipe.submit(lambda client, ops=ops: _create(client, ops, fresh), done)
+            pipe.submit(functools.partial(_create, ops=ops, fresh=fresh),
+                        functools.partial(done, ops, creates, reconcile, min(start + size, len(objs))))
     return counts
 
 
@@ -594,6 +595,14 @@ def write_ipam(target: EtcdClient, conv: v1_model.Conversion, progress: Progress
     items = conv.ipam
     last: list[str] = []
     started = time.monotonic()
+
+    def done(end: int, outcome: tuple[dict[str, str], dict[str, int]]) -> None:
+        for kind in outcome[0].values():
+            counts[kind] += 1
+        if revisions is not None:
+            revisions.update(outcome[1])
+        progress("ipam", done=end, total=len(items), rate=rate(end, time.monotonic() - started))
+
     with TxnPipeline(target) as pipe:
         for start in range(0, len(items), batch):
             ops, kinds = [], {}
@@ -604,17 +613,9 @@ def write_ipam(target: EtcdClient, conv: v1_model.Conversion, progress: Progress
                     continue
                 ops.append(Op.put(key, value, have[0] if have else 0))
                 kinds[key] = "updated" if have else "created"
-            end = min(start + batch, len(items))
-
-            def done(outcome: tuple[dict[str, str], dict[str, int]], end=end) -> None:
-                for kind in outcome[0].values():
-                    counts[kind] += 1
-                if revisions is not None:
-                    revisions.update(outcome[1])
-                progress("ipam", done=end, total=len(items), rate=rate(end, time.monotonic() - started))
-
             _barrier(pipe, [op.key for op in ops], last)
-            pipe.submit(lambda client, ops=ops, kinds=kinds: _put_ipam(client, ops, kinds, fresh), done)
+            pipe.submit(functools.partial(_put_ipam, ops=ops, kinds=kinds, fresh=fresh),
+                        functools.partial(done, min(start + batch, len(items))))
     return counts
 
 
