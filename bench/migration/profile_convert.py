@@ -22,7 +22,7 @@ from ansible_collections.kubescale.calico.plugins.module_utils.migration import 
 
 def best_cpu(data: v1_model.V1Data, validator, repeat: int) -> tuple[float, int]:
     best, count = float("inf"), 0
-    for _ in range(repeat):
+    for _run in range(repeat):
         start = time.process_time()
         conv = v1_convert.convert(data, validate=validator)
         best, count = min(best, time.process_time() - start), len(conv.resources)
@@ -40,8 +40,8 @@ def main() -> int:
     for key, value in gen.generate(hosts=args.hosts, workloads=args.workloads):
         data.add(key, value)
     bare, n = best_cpu(data, None, args.repeat)
-    copying, _ = best_cpu(data, validate, args.repeat)
-    owned, _ = best_cpu(data, phases._validate_owned, args.repeat)
+    copying = best_cpu(data, validate, args.repeat)[0]
+    owned = best_cpu(data, phases._validate_owned, args.repeat)[0]
     print(f"{n} objects; CPU per object, best of {args.repeat}:")
     print(f"  conversion alone                    {bare / n * 1e6:7.1f} us")
     print(f"  validation, defensive deep copy     {(copying - bare) / n * 1e6:7.1f} us")

@@ -95,6 +95,6 @@ def test_prefetched_raises_the_producers_error_and_stops_early_consumers():
             n += 1
 
     stream = prefetched(endless(), chunk=10, depth=2)
-    assert [next(stream) for _ in range(5)] == [0, 1, 2, 3, 4]
+    assert [next(stream) for _item in range(5)] == [0, 1, 2, 3, 4]
     stream.close()  # the producer thread stops: it never runs far ahead
     assert len(produced) <= 10 * (2 + 2)  # one chunk consumed, two queued, one being built
