@@ -15,7 +15,7 @@ if ((${#missing[@]})); then
   rm -f /usr/sbin/policy-rc.d
 fi
 python3 -m pip install -q --disable-pip-version-check -r "$repo/requirements.txt" 2>&1 | grep -v "^WARNING: Running pip as\|dependency resolver\|which is incompatible\|^ERROR: pip's" || true
-PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python python3 -c "import etcd3, molecule, testinfra, kubernetes, hypothesis" >/dev/null
+python3 -c "import importlib.util as u, grpc_tools, molecule, testinfra, kubernetes, hypothesis; assert u.find_spec('etcd3')"
 # BIRD 1.6 (Calico's BIRD is a 1.6 fork) conflicts with bird2 as a package: unpack it for the tests.
 if [ ! -x "$repo/.lab/bird16/usr/sbin/bird" ]; then
   tmp=$(mktemp -d)

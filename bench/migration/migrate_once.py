@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 from pathlib import Path
-
-os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
 
 from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client import EtcdClient
 from ansible_collections.kubescale.calico.plugins.module_utils.etcd.v2 import EtcdV2Client
@@ -25,4 +22,4 @@ hwm = int(re.search(r"VmHWM:\s+(\d+)", Path("/proc/self/status").read_text()).gr
 print(json.dumps({"peak_rss_mb": round(hwm / 1024, 1), "objects": result["summary"]["total"],
                   "steps": {e["step"]: e["t"] for e in progress.events},
                   "cpu": {e["step"]: e["cpu"] for e in progress.events},
-                  "written": result["written"]}))
+                  "written": result["written"], "rate": result["rate"]}))

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import pickle
 import re
 import sys
 import time
 import urllib.parse
 from pathlib import Path
-
-os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
 
 from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client import MAX_TXN_OPS, EtcdClient, Op
 

@@ -10,7 +10,9 @@ Measured (each in its own child process; wall time, and peak RSS from wait4):
               migration wrote, into another fresh etcd
   etcdctl     ETCDCTL_API=3 etcdctl migrate --data-dir <copy of the source's stopped data dir> (etcd 3.4,
               offline; copies the v1 paths unchanged, so it is a lower bound, not an equivalent)
-Targets: migration ≤ 2.0 × raw; migration peak RSS ≤ 300 MB. Prints the ratios; writes JSON to --out.
+Targets (issue 13): migration ≤ 1.5 × raw and ≤ 2.0 × etcdctl migrate; migration peak RSS ≤ 300 MB.
+The raw baseline uses the same client and (compiled) protobuf. Prints the ratios and the migration's
+own rate (keys/s, as the module reports it); writes JSON to --out.
 Every etcd runs on loopback and is stopped by PID.
 """
 
@@ -31,8 +33,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 runpy.run_path(str(REPO / "tests" / "conftest.py"))  # links the checkout into .lab/collections
-os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
-
 from datagen import calico_v1_dataset as gen  # noqa: E402
 from etcd_fixtures import ETCDCTL, make_server  # noqa: E402
 
@@ -143,7 +143,9 @@ def main() -> int:
         "migration_cpu_s": mig_cpu, "raw_cpu_s": raw_cpu, "cpu_ratio_vs_raw": round(mig_cpu / raw_cpu, 2),
         "load_average_1m": os.getloadavg()[0],
         "migration_peak_rss_mb": rss, "raw_peak_rss_mb": max(r["raw"]["peak_rss_mb"] for r in results["runs"]),
-        "target_ratio": 2.0, "target_rss_mb": 300,
+        "target_ratio": 1.5, "target_ratio_vs_etcdctl": 2.0, "target_rss_mb": 300,
+        "migration_keys_per_second": statistics.median(r["migration"]["rate"]["keys_per_second"]
+                                                       for r in results["runs"]),
     }
     s = results["summary"]
     print()
@@ -153,10 +155,12 @@ def main() -> int:
     print(f"  raw v2 read + v3 batched put   {raw:8.2f} s   client CPU {raw_cpu:7.2f} s   "
           f"peak RSS {s['raw_peak_rss_mb']:6.1f} MB")
     print(f"  etcdctl migrate (offline)      {ctl:8.2f} s")
-    print(f"  ratio migration / raw          {s['ratio_vs_raw']:8.2f}   (target <= 2.0: "
-          f"{'OK' if s['ratio_vs_raw'] <= 2.0 else 'MISSED'})")
+    print(f"  migration rate (module's own)  {s['migration_keys_per_second']:8.0f} keys/s")
+    print(f"  ratio migration / raw          {s['ratio_vs_raw']:8.2f}   (target <= 1.5: "
+          f"{'OK' if s['ratio_vs_raw'] <= 1.5 else 'MISSED'})")
     print(f"  client CPU ratio migration/raw {s['cpu_ratio_vs_raw']:8.2f}")
-    print(f"  ratio migration / etcdctl      {s['ratio_vs_etcdctl_migrate']:8.2f}")
+    print(f"  ratio migration / etcdctl      {s['ratio_vs_etcdctl_migrate']:8.2f}   (target <= 2.0: "
+          f"{'OK' if s['ratio_vs_etcdctl_migrate'] <= 2.0 else 'MISSED'})")
     print(f"  load average (1 min) at the end {s['load_average_1m']:.1f} on {os.cpu_count()} CPUs")
     print(f"  peak RSS                       {rss:8.1f} MB (target <= 300: {'OK' if rss <= 300 else 'MISSED'})")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

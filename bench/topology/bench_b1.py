@@ -10,8 +10,9 @@ stopped by PID at the end, also on failure), for each size:
   raw put          the same keys and values, unconditional puts in transactions of 128
   raw read         a paged read of those keys (pages of 1,000)
   per-resource     one get + one put per object, as a calicoctl-per-node loop does
-Targets: first <= 2.0x raw put; no-op <= 1.5x raw read; 5,000-node first apply <= 6x the 1,000-node
-one; per-resource >= 10x the first apply (both variants are printed).
+Targets (issue 13): first <= 1.2x raw put; no-op <= 1.5x raw read; 5,000-node apply <= 5.5x the
+1,000-node one; per-resource >= 10x the first apply (both variants are printed). The raw baselines
+use the same client and (compiled) protobuf as the apply, so the ratios measure the collection's own cost.
 
 Playbook part: ``ansible-playbook playbooks/plan.yml`` against a baseline playbook that only loads the
 same inventory and reads every host's hostvars once (bench/topology/hostvars_baseline.yml), on the
@@ -36,7 +37,6 @@ import time
 import uuid
 from pathlib import Path
 
-os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
 REPO = Path(__file__).resolve().parents[2]
 # conftest links the checkout as ansible_collections.kubescale.calico (imported for that effect).
 import conftest  # noqa: E402,F401  # pylint: disable=unused-import
@@ -226,7 +226,7 @@ def print_datastore(results: dict) -> None:
     print(f"B1 datastore (medians of {results['repeat']}; wall seconds, and CPU seconds of bench + etcd)")
     names = ("raw_put", "raw_read", "first_apply", "noop_apply", "per_resource", "per_resource_cli")
     checks = (
-        ("first apply / raw batched put", "first_apply", "raw_put", 2.0, True),
+        ("first apply / raw batched put", "first_apply", "raw_put", 1.2, True),
         ("no-op reapply / raw paged read", "noop_apply", "raw_read", 1.5, True),
         ("per-resource / first apply", "per_resource", "first_apply", 10, False),
         ("per-resource CLI / first apply", "per_resource_cli", "first_apply", 10, False),
@@ -247,8 +247,8 @@ def print_datastore(results: dict) -> None:
             wall = ds[5000][key] / ds[1000][key]
             cpu = ds[5000][key + "_cpu"] / ds[1000][key + "_cpu"]
             print(
-                f"\n5,000 / 1,000 nodes {key:<12} wall {wall:6.2f}x {verdict(wall, 6.0)}   "
-                f"cpu {cpu:6.2f}x {verdict(cpu, 6.0)}"
+                f"\n5,000 / 1,000 nodes {key:<12} wall {wall:6.2f}x {verdict(wall, 5.5)}   "
+                f"cpu {cpu:6.2f}x {verdict(cpu, 5.5)}"
             )
 
 

@@ -51,7 +51,8 @@ options:
     type: float
     default: 10.0
 requirements:
-  - etcd3 >= 0.12 (with grpcio and protobuf) on the host that runs the module
+  - grpcio >= 1.85.1 and protobuf >= 7.35.1 on the host that runs the module (C(pip install etcd3) plus those)
 notes:
-  - The protobuf >= 4 incompatibility of etcd3 0.12 is handled by the collection; no environment variable is needed.
+  - The collection ships etcd's API stubs generated for current protobuf, so the compiled protobuf is used;
+    no environment variable is needed.
 """

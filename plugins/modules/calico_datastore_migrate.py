@@ -110,7 +110,8 @@ options:
     type: int
     default: 500
   progress_file:
-    description: Append one JSON line per progress step (phase, objects done/total, seconds) to this file.
+    description:
+      - Append one JSON line per progress step (step, seconds, objects done/total, keys per second) to this file.
     type: path
   report_file:
     description: Write the full report (every converted name, error and filtered key) as JSON to this file (mode 0600).
@@ -198,8 +199,15 @@ state:
   description: The migration marker stored in the target.
   returned: when present
   type: dict
+rate:
+  description:
+    - How fast the start phase went, to estimate other migrations (see docs/performance.md) -
+      v3 keys produced, seconds (settle time not counted), keys per second overall and while writing.
+  returned: start, when it wrote or checked the data
+  type: dict
+  sample: {"keys": 44091, "seconds": 10.2, "keys_per_second": 4322.6, "write_keys_per_second": 9500.0}
 progress:
-  description: The progress steps with seconds since the start.
+  description: The progress steps with seconds since the start (write steps also with keys per second).
   returned: always
   type: list
   elements: dict

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from etcd_fixtures import EtcdServer, make_server, make_tls_server
-
-os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
 
 
 def _server(tmp_path_factory, name: str, **kwargs) -> EtcdServer:

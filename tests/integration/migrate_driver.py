@@ -18,8 +18,6 @@ import signal
 import sys
 import time
 
-os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
-
 from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client import EtcdClient
 from ansible_collections.kubescale.calico.plugins.module_utils.etcd.v2 import EtcdV2Client
 from ansible_collections.kubescale.calico.plugins.module_utils.migration import phases as migration

@@ -6,6 +6,7 @@ The source is a separate etcd with the v2 API enabled (``v2_source``), the targe
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -254,7 +255,14 @@ def test_module_validate_and_check_mode_start_write_nothing(small_source, etcd_s
     real = run_module("calico_datastore_migrate", {**conn, "phase": "start",
                                                    "progress_file": str(tmp_path / "p.jsonl")})
     assert real["changed"] and real["verification"]["ok"], real.get("msg")
-    assert json.loads((tmp_path / "p.jsonl").read_text().splitlines()[-1])["step"] == "done"
+    lines = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert lines[-1]["step"] == "done" and lines[-1]["keys"] == real["summary"]["total"]
+    # the rate users size their migration window with: in the result, the actions and the progress lines
+    assert real["rate"]["keys"] == real["summary"]["total"] and real["rate"]["seconds"] > 0
+    assert real["rate"]["keys_per_second"] == lines[-1]["rate"] > 0 and real["rate"]["write_keys_per_second"] > 0
+    assert any(a.startswith(f"migrated {real['summary']['total']} keys in ") and "keys/s" in a for a in real["actions"])
+    writes = [e for e in lines if e["step"] in ("resources", "ipam")]
+    assert writes and all(e["rate"] > 0 and e["done"] <= e["total"] for e in writes)
     bad = run_module("calico_datastore_migrate", {**conn, "phase": "start", "batch_size": 0})
     assert bad["failed"] and "batch_size" in bad["msg"]
 
@@ -490,3 +498,28 @@ def test_etcd_v2_to_v3_keys_below_a_ttl_directory_above_the_prefix_expire_with_i
                                        "endpoints": etcd_single.endpoints})
     assert res["changed"] and list(res["leases"]) == ["/other/tdir"], res.get("msg")
     assert etcd_single.client().get("/other/tdir/inner/k").lease == res["leases"]["/other/tdir"]
+
+
+def test_verification_reads_one_revision_and_names_a_later_change(small_source, etcd_single, tmp_path):
+    conv = migration.read_and_convert(small_source).conv
+    target = etcd_single.client()
+    result = migration.run("start", small_source, target, _opts(tmp_path), migration.Progress())
+    verified_at = result["verification"]["revision"]
+    assert result["verification"]["ok"] and result["verification"]["checked"] == len(conv.resources) + len(conv.ipam)
+    assert result["verification"]["method"] == "revision"  # a fresh target: every key still as this run wrote it
+    stored = list(target.range("/calico/"))
+    revisions = {kv.key: kv.mod_revision for kv in stored}
+    bodies = {kv.key: hashlib.sha256(kv.value).hexdigest() for kv in stored}
+    wep = next(kv for kv in stored if "/workloadendpoints/" in kv.key)
+    changed = json.loads(wep.value)
+    changed["spec"]["interfaceName"] = "tampered"
+    target.put(wep.key, json.dumps(changed))
+    # the changed key no longer has the revision it was written at: values are read, and it is named
+    after = migration.verify(target, conv, bodies, revisions)
+    assert after["method"] == "content" and after["mismatches"] == [f"{wep.key}: bytes differ from what was written"]
+    now = migration.verify(target, conv)
+    assert not now["ok"] and now["mismatches"] == [f"{wep.key}: content differs"]
+    pinned = migration._verify(target, conv, {}, 7, verified_at)  # small pages, all at the old revision
+    assert pinned["ok"] and pinned["revision"] == verified_at
+    target.put(wep.key, wep.value)  # the same bytes again, at a new revision: content still verifies
+    assert migration.verify(target, conv, bodies, revisions)["ok"]

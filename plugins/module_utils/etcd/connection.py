@@ -18,6 +18,7 @@ from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client impor
     DEFAULT_TIMEOUT,
     ETCD3_IMPORT_ERROR,
     HAS_ETCD3,
+    REQUIRED_LIBS,
     EtcdClient,
     EtcdError,
     check_timeout,
@@ -65,7 +66,7 @@ def client_from_params(params: dict) -> EtcdClient:
 def client_from_module(module) -> EtcdClient:
     """The client for an AnsibleModule, failing it cleanly when etcd3 is missing or the options are wrong."""
     if not HAS_ETCD3:
-        module.fail_json(msg=missing_required_lib("etcd3 (with grpcio and protobuf)"), exception=ETCD3_IMPORT_ERROR)
+        module.fail_json(msg=missing_required_lib(REQUIRED_LIBS), exception=ETCD3_IMPORT_ERROR)
     try:
         return client_from_params(module.params)
     except EtcdError as exc:

@@ -21,13 +21,16 @@ creationTimestamp kept), missing ones are created, differing ones updated.
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import json
 import os
 import socket
 import time
+import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,8 +46,10 @@ from ansible_collections.kubescale.calico.plugins.module_utils.calico.store impo
     CalicoStore,
     comparable,
     new_object,
+    now_rfc3339,
 )
 from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client import MAX_TXN_OPS, EtcdClient, EtcdError, Op
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.pipeline import TxnPipeline, prefetched
 from ansible_collections.kubescale.calico.plugins.module_utils.etcd.v2 import EtcdV2Client
 from ansible_collections.kubescale.calico.plugins.module_utils.migration import v1_convert, v1_model
 
@@ -53,7 +58,7 @@ LOCK_KEY = "/kubescale/calico-migration/lock"
 CALICO_PREFIX = "/calico/"
 IPAM_PREFIX = v1_model.IPAM_ROOT
 # v2 prefixes read, and the depth below each at which subtrees are read in one request
-SOURCE_PREFIXES = (("/calico/v1", 2), ("/calico/bgp/v1", 1), ("/calico/ipam/v2", 1))
+SOURCE_PREFIXES = (("/calico/v1", 1), ("/calico/bgp/v1", 1), ("/calico/ipam/v2", 1))
 
 
 class MigrationError(Exception):
@@ -104,6 +109,11 @@ class Progress:
     callback: Callable[[dict], None] | None = None
     events: list[dict] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
+    idle: float = 0.0  # seconds spent waiting on purpose (settle_time), left out of the rate
+
+    def busy(self) -> float:
+        """Seconds since the start, without the deliberate waits."""
+        return time.monotonic() - self.started - self.idle
 
     def __call__(self, step: str, **info) -> None:
         event = {"t": round(time.monotonic() - self.started, 3), "cpu": round(time.process_time(), 3), "step": step,
@@ -119,6 +129,11 @@ class Progress:
             self.callback(event)
 
 
+def rate(count: int, seconds: float) -> float:
+    """Keys per second (0 before any time has passed)."""
+    return round(count / seconds, 1) if seconds > 0 else 0.0
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -126,11 +141,21 @@ def _now() -> str:
 # -- source ----------------------------------------------------------------------------------
 
 def read_source(source: EtcdV2Client) -> v1_model.V1Data:
-    """Read the Calico v1 keyspace, one subtree at a time, into a V1Data."""
+    """Read the Calico v1 keyspace into a V1Data.
+
+    The prefixes are fetched together (etcd renders one while this process parses another) and
+    added in a fixed order, so the data (and the conversion's order) does not depend on timing.
+    """
     data = v1_model.V1Data()
-    for prefix, depth in SOURCE_PREFIXES:
-        for node in source.walk(prefix, split_depth=depth):
-            data.add(node.key, node.value)
+
+    def fetch(prefix: str, depth: int) -> list[tuple[str, str]]:
+        return [(node.key, node.value) for node in source.walk(prefix, split_depth=depth)]
+
+    with ThreadPoolExecutor(max_workers=len(SOURCE_PREFIXES), thread_name_prefix="v2-read") as pool:
+        reads = [pool.submit(fetch, prefix, depth) for prefix, depth in SOURCE_PREFIXES]
+        for read in reads:
+            for key, value in read.result():
+                data.add(key, value)
     return data
 
 
@@ -291,6 +316,11 @@ def _gc_paused():
             gc.enable()
 
 
+def _validate_owned(obj: dict) -> dict:
+    """The v3 validator on an object the converter has just built: no defensive deep copy of it."""
+    return validate(obj, _owned=True)
+
+
 def read_and_convert(source: EtcdV2Client) -> SourceRead:
     """Read and convert the source; the conversion is then frozen out of the cyclic GC's way.
 
@@ -302,7 +332,7 @@ def read_and_convert(source: EtcdV2Client) -> SourceRead:
         data = read_source(source)
         end = source.index()
         ready = data.ready
-        conv = v1_convert.convert(data, validate=validate)
+        conv = v1_convert.convert(data, validate=_validate_owned)
         del data
     gc.freeze()
     return SourceRead(conv, start if start == end else None, ready)
@@ -355,6 +385,7 @@ def _paused_conversion(source: EtcdV2Client, opts: Options, progress: Progress, 
         progress("paused")
         if opts.settle_time > 0:
             time.sleep(opts.settle_time)
+            progress.idle += opts.settle_time
         unchanged = first.index is not None and node["modifiedIndex"] == first.index + 1
         unchanged = unchanged and source.index() == node["modifiedIndex"]
     else:
@@ -405,18 +436,25 @@ def _start_locked(source, target, opts, progress, first: SourceRead) -> dict:
             actions.insert(0, f"resumed the migration started at {state.get('started')} (phase {state.get('phase')})")
         state.update({"phase": "writing", "conversion_sha256": digest})
         write_state(target, state)
+    writing = time.monotonic()
     bodies: dict[str, str] = {}
-    written = write_resources(target, conv, opts, progress, stored, bodies)
-    written_ipam = write_ipam(target, conv, progress, stored, batch=max(1, opts.batch_size))
+    revisions: dict[str, int] = {}
+    written = write_resources(target, conv, opts, progress, stored, bodies, fresh=fresh_target, revisions=revisions)
+    written_ipam = write_ipam(target, conv, progress, stored, batch=max(1, opts.batch_size), fresh=fresh_target,
+                              revisions=revisions)
+    write_seconds = time.monotonic() - writing
     pruned = prune(target, conv, stored) if prunable else 0
     progress("pruned", deleted=pruned)
-    verification = verify(target, conv, bodies)
-    del bodies
+    verification = verify(target, conv, bodies, revisions)
+    del bodies, revisions
     progress("verified", ok=verification["ok"])
     if not verification["ok"]:
         raise MigrationError(f"verification failed: {verification['mismatches'][:5]} "
                              f"({verification['mismatch_total']} mismatches); rerun start to reconcile",
                              verification=verification)
+    keys, busy = len(conv.resources) + len(conv.ipam), progress.busy()
+    speed = {"keys": keys, "seconds": round(busy, 2), "keys_per_second": rate(keys, busy),
+             "write_keys_per_second": rate(keys, write_seconds)}
     changed_objects = written["created"] + written["updated"] + written_ipam["created"] + written_ipam["updated"]
     if not in_place or changed_objects or pruned:
         state.update({"phase": "written", "written": _now(), "counts": summary(conv)["counts"]})
@@ -424,13 +462,15 @@ def _start_locked(source, target, opts, progress, first: SourceRead) -> dict:
         actions.append(f"wrote {changed_objects} objects ({written['created'] + written_ipam['created']} created, "
                        f"{written['updated'] + written_ipam['updated']} updated, "
                        f"{written['unchanged'] + written_ipam['unchanged']} already in place)")
-    progress("done")
+        actions.append(f"migrated {keys} keys in {busy:.1f} s: {speed['keys_per_second']:g} keys/s "
+                       f"(writing {speed['write_keys_per_second']:g} keys/s; settle time not counted)")
+    progress("done", keys=keys, rate=speed["keys_per_second"])
     if pruned:
         actions.append(f"deleted {pruned} leftover keys of an earlier run")
     return {"changed": bool(actions), "phase": "start", "actions": actions, "snapshot": state.get("snapshot"),
             "summary": summary(conv), "report": _report(conv, opts), "verification": verification,
             "written": {"resources": written, "ipam": written_ipam, "pruned": pruned},
-            "conversion_sha256": digest, "state": state}
+            "conversion_sha256": digest, "state": state, "rate": speed}
 
 
 def _refuse_target(target: EtcdClient, source: EtcdV2Client, opts: Options, state: dict | None) -> int:
@@ -457,6 +497,7 @@ def take_snapshot(target: EtcdClient, snapshot_dir: str | None) -> dict | None:
 
 PAGE_SIZE = 2000  # kvs per range page: fewer round trips; retried with SMALL_PAGE if a page exceeds 4 MiB
 SMALL_PAGE = 200
+KEYS_PAGE_SIZE = 10000  # keys-only pages: a key and its revisions, ~100 bytes each
 
 
 def _with_page_fallback(fn):
@@ -487,8 +528,14 @@ def _read_stored(target: EtcdClient, page: int) -> dict[str, tuple[int, str]]:
 
 
 def _new_body(obj: dict) -> bytes:
-    """The stored JSON of a new object: what CalicoStore writes on create (fresh uid, creationTimestamp)."""
-    return serialize(new_object(obj))
+    """The stored JSON of a new object: what CalicoStore writes on create (fresh uid, creationTimestamp).
+
+    A validated conversion normally holds no None (the removal marker new_object strips with a deep
+    copy), so it is serialised as it is; any ``null`` in the JSON falls back to new_object.
+    """
+    meta = {**obj["metadata"], "uid": str(uuid.uuid4()), "creationTimestamp": now_rfc3339()}
+    body = serialize({**obj, "metadata": meta})
+    return serialize(new_object(obj)) if b"null" in body else body
 
 
 def _kind_prefix(key: str) -> str:
@@ -509,20 +556,26 @@ def sorted_within_kinds(items: list, key) -> list:
     return out + sorted(run, key=key)
 
 
-def _create(target: EtcdClient, ops: list[Op], fresh: bool) -> set[str]:
-    """Create keys that must not exist; return the keys whose transaction lost its guard.
+def _create(target: EtcdClient, ops: list[Op], fresh: bool) -> tuple[set[str], dict[str, int]]:
+    """Write guarded puts; return the keys whose transaction lost its guard, and key → revision of the rest.
 
     ``fresh``: the keys are sorted within kinds and the target held none of them when the lock was
-    taken, so each transaction is guarded by one range compare; otherwise one compare per key.
+    taken, so each transaction is guarded by one range compare; otherwise each op carries its own
+    guard (version 0 to create, the mod_revision read to update).
     """
-    if not fresh:
-        return {op.key for op in target.apply(ops)}
     lost: set[str] = set()
+    revisions: dict[str, int] = {}
+    if not fresh:
+        for start in range(0, len(ops), MAX_TXN_OPS):
+            batch = ops[start:start + MAX_TXN_OPS]
+            ok, revision = target.txn(batch)
+            _record(batch, revision if ok else 0, lost, revisions)
+        return lost, revisions
     chunk: list[Op] = []
 
     def flush() -> None:
-        if chunk and not target.create_range([(op.key, op.value) for op in chunk]):
-            lost.update(op.key for op in chunk)
+        if chunk:
+            _record(chunk, target.create_range([(op.key, op.value) for op in chunk]), lost, revisions)
         chunk.clear()
 
     for op in ops:
@@ -531,36 +584,56 @@ def _create(target: EtcdClient, ops: list[Op], fresh: bool) -> set[str]:
             flush()
         chunk.append(op)
     flush()
-    return lost
+    return lost, revisions
+
+
+def _record(ops: list[Op], revision: int, lost: set[str], revisions: dict[str, int]) -> None:
+    """Note where one transaction's keys went: written at ``revision``, or lost (0)."""
+    if revision:
+        revisions.update((op.key, revision) for op in ops)
+    else:
+        lost.update(op.key for op in ops)
+
+
+def _kinds(keys: list[str]) -> set[str]:
+    return {_kind_prefix(k) for k in keys}
+
+
+def _barrier(pipe: TxnPipeline, keys: list[str], last: list[str]) -> None:
+    """Keep calico-upgrade's kind order: a batch that starts a kind waits until earlier kinds are stored."""
+    if keys and _kinds(keys) != _kinds(last[-1:]):
+        pipe.drain()
+    if keys:
+        last[:] = keys[-1:]
 
 
 def write_resources(target: EtcdClient, conv: v1_model.Conversion, opts: Options, progress: Progress,
                     stored: dict[str, tuple[int, str]], written: dict[str, str] | None = None,
-                    fresh: bool = False) -> dict:
+                    fresh: bool = False, revisions: dict[str, int] | None = None) -> dict:
     """Store the v3 resources in order, reconciling by content.
 
     Objects the target lacks are created in guarded transactions (the key must not exist); objects
     that differ, and creates that lost their guard, go through CalicoStore.apply, which re-reads,
     keeps uid/creationTimestamp and replaces spec and labels. Equal objects are left alone.
-    ``written`` collects key → sha256 of the exact bytes created, for a cheap verification.
+    ``written`` collects key → sha256 of the exact bytes created, ``revisions`` key → the revision
+    they were created at, for a cheap verification.
+    ``fresh``: the target held none of these keys when the lock was taken; each kind is then
+    written in key order under one range guard per transaction.
+    Pipelined: while the creates of one batch are in flight the next batch is built.
     """
     store = CalicoStore(target, check_mode=False, want_diff=False)
-    objs = conv.resources
+    objs = sorted_within_kinds(conv.resources, key=lambda item: key_of(item[1])) if fresh else conv.resources
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     size = max(1, opts.batch_size)
-    for start in range(0, len(objs), size):
-        creates, reconcile = [], []
-        for _kind, obj in objs[start:start + size]:
-            key = key_of(obj)
-            if key not in stored:
-                creates.append((key, obj))
-            elif stored[key][1] != _content_hash(obj):
-                reconcile.append(obj)
-            else:
-                counts["unchanged"] += 1
-        ops = [Op.put(k, _new_body(o), 0) for k, o in creates]
-        lost = _create(target, ops, fresh)
-        counts["created"] += len(creates) - len(lost)
+    last: list[str] = []
+    started = time.monotonic()
+
+    def done(ops: list[Op], creates: list, reconcile: list, end: int,
+             outcome: tuple[set[str], dict[str, int]]) -> None:
+        lost, created_at = outcome
+        if revisions is not None:
+            revisions.update(created_at)
+        counts["created"] += len(ops) - len(lost)
         if written is not None:
             written.update((op.key, hashlib.sha256(op.value).hexdigest()) for op in ops if op.key not in lost)
         reconcile += [o for k, o in creates if k in lost]
@@ -569,40 +642,60 @@ def write_resources(target: EtcdClient, conv: v1_model.Conversion, opts: Options
             counts["created"] += len(res.created)
             counts["updated"] += len(res.updated)
             counts["unchanged"] += len(res.unchanged)
-        progress("resources", done=min(start + size, len(objs)), total=len(objs))
+        progress("resources", done=end, total=len(objs), rate=rate(end, time.monotonic() - started))
+
+    with TxnPipeline(target) as pipe:
+        for start in range(0, len(objs), size):
+            creates, reconcile = [], []
+            for _kind, obj in objs[start:start + size]:
+                key = key_of(obj)
+                if key not in stored:
+                    creates.append((key, obj))
+                elif stored[key][1] != _content_hash(obj):
+                    reconcile.append(obj)
+                else:
+                    counts["unchanged"] += 1
+            ops = [Op.put(k, _new_body(o), 0) for k, o in creates]
+            _barrier(pipe, [k for k, _o in creates] + [key_of(o) for o in reconcile], last)
+            pipe.submit(functools.partial(_create, ops=ops, fresh=fresh),
+                        functools.partial(done, ops, creates, reconcile, min(start + size, len(objs))))
     return counts
 
 
 def write_ipam(target: EtcdClient, conv: v1_model.Conversion, progress: Progress,
-               stored: dict[str, tuple[int, str]], batch: int = 1024, fresh: bool = False) -> dict:
-    """Write the IPAM keys as they are where the stored bytes differ, guarded by mod_revision."""
+               stored: dict[str, tuple[int, str]], batch: int = 1024, fresh: bool = False,
+               revisions: dict[str, int] | None = None) -> dict:
+    """Write the IPAM keys as they are where the stored bytes differ, guarded by mod_revision.
+
+    ``revisions`` collects key → the revision each key was written at.
+
+    Pipelined like :func:`write_resources`: batches in flight while the next one is built.
+    """
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     items = conv.ipam
-    for start in range(0, len(items), batch):
-        ops, kinds = [], {}
-        for key, value in items[start:start + batch]:
-            have = stored.get(key)
-            if have is not None and have[1] == hashlib.sha256(value).hexdigest():
-                counts["unchanged"] += 1
-                continue
-            ops.append(Op.put(key, value, have[0] if have else 0))
-            kinds[key] = "updated" if have else "created"
-        for attempt in range(5):
-            lost = _create(target, ops, fresh) if attempt == 0 and fresh else {
-                op.key for op in target.apply(ops, max_ops=MAX_TXN_OPS)}
-            for op in ops:
-                if op.key not in lost:
-                    counts[kinds[op.key]] += 1
-            if not lost:
-                break
-            current = target.get_many(sorted(lost))  # lost a race: re-read and retry those keys
-            ops = [Op.put(op.key, op.value, current[op.key].mod_revision if op.key in current else 0)
-                   for op in ops if op.key in lost]
-            for op in ops:
-                kinds[op.key] = "updated" if op.key in current else "created"
-        else:
-            raise MigrationError(f"IPAM keys kept changing under the migration (first: {ops[0].key})")
-        progress("ipam", done=min(start + batch, len(items)), total=len(items))
+    last: list[str] = []
+    started = time.monotonic()
+
+    def done(end: int, outcome: tuple[dict[str, str], dict[str, int]]) -> None:
+        for kind in outcome[0].values():
+            counts[kind] += 1
+        if revisions is not None:
+            revisions.update(outcome[1])
+        progress("ipam", done=end, total=len(items), rate=rate(end, time.monotonic() - started))
+
+    with TxnPipeline(target) as pipe:
+        for start in range(0, len(items), batch):
+            ops, kinds = [], {}
+            for key, value in items[start:start + batch]:
+                have = stored.get(key)
+                if have is not None and have[1] == hashlib.sha256(value).hexdigest():
+                    counts["unchanged"] += 1
+                    continue
+                ops.append(Op.put(key, value, have[0] if have else 0))
+                kinds[key] = "updated" if have else "created"
+            _barrier(pipe, [op.key for op in ops], last)
+            pipe.submit(functools.partial(_put_ipam, ops=ops, kinds=kinds, fresh=fresh),
+                        functools.partial(done, min(start + batch, len(items))))
     return counts
 
 
@@ -612,6 +705,28 @@ def _leftovers(conv: v1_model.Conversion, stored: dict[str, tuple[int, str]]) ->
     return [(key, rev) for key, (rev, _digest) in stored.items() if key not in wanted]
 
 
+def _put_ipam(target: EtcdClient, ops: list[Op], kinds: dict[str, str],
+              fresh: bool) -> tuple[dict[str, str], dict[str, int]]:
+    """Write one batch of IPAM keys, re-reading and retrying keys that lost a race.
+
+    Returns key → created/updated, and key → the revision it was written at.
+    """
+    outcome: dict[str, str] = {}
+    written_at: dict[str, int] = {}
+    for attempt in range(5):
+        lost, revisions = _create(target, ops, fresh and attempt == 0)
+        written_at.update(revisions)
+        outcome.update((op.key, kinds[op.key]) for op in ops if op.key not in lost)
+        if not lost:
+            return outcome, written_at
+        current = target.get_many(sorted(lost))  # lost a race: re-read and retry those keys
+        ops = [Op.put(op.key, op.value, current[op.key].mod_revision if op.key in current else 0)
+               for op in ops if op.key in lost]
+        for op in ops:
+            kinds[op.key] = "updated" if op.key in current else "created"
+    raise MigrationError(f"IPAM keys kept changing under the migration (first: {ops[0].key})")
+
+
 def prune(target: EtcdClient, conv: v1_model.Conversion, stored: dict[str, tuple[int, str]]) -> int:
     """Delete migrated-area keys that the conversion does not produce (an earlier run's leftovers)."""
     ops = [Op.delete(key, rev) for key, rev in _leftovers(conv, stored)]
@@ -619,22 +734,64 @@ def prune(target: EtcdClient, conv: v1_model.Conversion, stored: dict[str, tuple
     return len(ops)
 
 
-def verify(target: EtcdClient, conv: v1_model.Conversion, bodies: dict[str, str] | None = None) -> dict:
-    """Re-read the target; compare per-kind counts and per-object content hashes with the conversion.
+def verify(target: EtcdClient, conv: v1_model.Conversion, bodies: dict[str, str] | None = None,
+           revisions: dict[str, int] | None = None) -> dict:
+    """Re-read the target; compare per-kind counts and per-object content with the conversion.
 
-    An object this run created is checked against the sha256 of the bytes it wrote (no JSON parsing);
-    any other against the content hash (spec, labels, annotations) of the converted object.
+    Both areas are read at one revision, in pages fetched ahead on a second connection while this
+    thread checks the previous page. When every converted key still has the mod_revision this run
+    wrote it at (``revisions``), the stored bytes are the written ones: one keys-only read decides.
+    Otherwise values are read: an object this run created is checked against the sha256 of the
+    bytes it wrote (``bodies``, no JSON parsing), any other against the content hash (spec,
+    labels, annotations) of the converted object.
     """
-    return _with_page_fallback(lambda page: _verify(target, conv, bodies or {}, page))
+    reader = target.clone()
+    try:
+        revision = reader.revision()
+        if revisions:
+            unchanged = _verify_revisions(reader, conv, revisions, revision)
+            if unchanged is not None:
+                return unchanged
+        return _with_page_fallback(lambda page: _verify(reader, conv, bodies or {}, page, revision))
+    finally:
+        reader.close()
 
 
-def _verify(target: EtcdClient, conv: v1_model.Conversion, bodies: dict[str, str], page: int) -> dict:
+def _ipam_kind(key: str) -> str:
+    return "IPAMBlock" if "/assignment/" in key else ("BlockAffinity" if "/host/" in key else "IPAMHandle")
+
+
+def _verify_revisions(target: EtcdClient, conv: v1_model.Conversion, revisions: dict[str, int],
+                      revision: int) -> dict | None:
+    """The verification from one keys-only read at ``revision``, or None if a key is missing or was
+    changed since this run wrote it (then the values must be read)."""
+    expected = {key_of(obj): kind for kind, obj in conv.resources}
+    expected.update((key, _ipam_kind(key)) for key, _value in conv.ipam)
+    found: dict[str, int] = {}
+    for prefix in (KEY_ROOT, IPAM_PREFIX):
+        pages = target.range(prefix, page_size=KEYS_PAGE_SIZE, keys_only=True, revision=revision)
+        for kv in prefetched(pages, chunk=KEYS_PAGE_SIZE):
+            kind = expected.get(kv.key)
+            if kind is None:
+                continue
+            if revisions.get(kv.key) != kv.mod_revision:
+                return None
+            found[kind] = found.get(kind, 0) + 1
+    if sum(found.values()) != len(expected):
+        return None
+    counts = {kind: {"expected": n, "found": found.get(kind, 0)} for kind, n in conv.report.counts.items()}
+    return {"ok": True, "counts": counts, "mismatches": [], "mismatch_total": 0, "checked": len(expected),
+            "revision": revision, "method": "revision"}
+
+
+def _verify(target: EtcdClient, conv: v1_model.Conversion, bodies: dict[str, str], page: int,
+            revision: int) -> dict:
     expected = {key_of(obj): (kind, obj) for kind, obj in conv.resources}
     expected_ipam = {k: hashlib.sha256(v).hexdigest() for k, v in conv.ipam}
     mismatches: list[str] = []
     found: dict[str, int] = {}
     seen = set()
-    for kv in target.range(KEY_ROOT, page_size=page):
+    for kv in prefetched(target.range(KEY_ROOT, page_size=page, revision=revision), chunk=page):
         if kv.key not in expected:
             continue
         kind, obj = expected[kv.key]
@@ -648,20 +805,20 @@ def _verify(target: EtcdClient, conv: v1_model.Conversion, bodies: dict[str, str
             mismatches.append(f"{kv.key}: content differs")
             continue
         found[kind] = found.get(kind, 0) + 1
-    for kv in target.range(IPAM_PREFIX, page_size=page):
+    for kv in prefetched(target.range(IPAM_PREFIX, page_size=page, revision=revision), chunk=page):
         if kv.key not in expected_ipam:
             continue
         seen.add(kv.key)
         if hashlib.sha256(kv.value).hexdigest() != expected_ipam[kv.key]:
             mismatches.append(f"{kv.key}: content differs")
             continue
-        kind = "IPAMBlock" if "/assignment/" in kv.key else ("BlockAffinity" if "/host/" in kv.key else "IPAMHandle")
+        kind = _ipam_kind(kv.key)
         found[kind] = found.get(kind, 0) + 1
     missing = [k for k in list(expected) + list(expected_ipam) if k not in seen]
     mismatches.extend(f"{k}: missing" for k in missing)
     counts = {kind: {"expected": n, "found": found.get(kind, 0)} for kind, n in conv.report.counts.items()}
     return {"ok": not mismatches, "counts": counts, "mismatches": mismatches[:100],
-            "mismatch_total": len(mismatches), "checked": len(seen)}
+            "mismatch_total": len(mismatches), "checked": len(seen), "revision": revision, "method": "content"}
 
 
 def complete_phase(target: EtcdClient, opts: Options, progress: Progress) -> dict:

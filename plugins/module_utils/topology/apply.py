@@ -124,8 +124,11 @@ def _node_is_current(current: dict, planned: dict) -> bool:
     """Fast no-op check for one Node: every owned label and BGP field already as planned."""
     have = current["metadata"].get("labels") or {}
     want = planned["metadata"]["labels"]
-    if any(have.get(k) != want.get(k) for k in OWNED_NODE_LABELS) or any(have.get(k) != v for k, v in want.items()):
+    if not have.items() >= want.items():  # every planned label stored with its value (one C-level pass)
         return False
+    for key in OWNED_NODE_LABELS:  # and no owned label that the plan drops
+        if key in have and key not in want:
+            return False
     have_bgp = (current.get("spec") or {}).get("bgp") or {}
     want_bgp = planned["spec"]["bgp"]
     return (
