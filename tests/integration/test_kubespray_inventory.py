@@ -51,7 +51,7 @@ def test_plan_yml_plans_the_kubespray_example_with_calico_rr_as_reflectors(tmp_p
     assert plan["mode"] == "route_reflector"
     reflectors = sorted(r["host"] for r in plan["reflectors"])
     assert reflectors == ["rr-1", "rr-2"]
-    assert {r["cluster_id"] for r in plan["reflectors"]} == {"224.0.0.1"}  # calico_rr_cluster_id_base (Kubespray: cluster_id)
+    assert {r["cluster_id"] for r in plan["reflectors"]} == {"224.0.0.1"}  # calico_rr_cluster_id_base
     assert "228 nodes > calico_mesh_max_nodes 200" in proc.stdout
 
 
