@@ -165,9 +165,9 @@ def test_node_addresses_tunnel_and_as():
 def test_felix_config_types_and_durations():
     errors: list = []
     spec = v1c.convert_felix_config({"LogSeverityScreen": "WARNING", "IpInIpEnabled": "true",
-                                   "RouteRefreshInterval": "90", "IptablesLockProbeIntervalMillis": "50",
-                                   "FailsafeOutboundHostPorts": "none", "IpInIpMtu": "x", "Unknown": "1"},
-                                  "/calico/v1/config/", errors)
+                                     "RouteRefreshInterval": "90", "IptablesLockProbeIntervalMillis": "50",
+                                     "FailsafeOutboundHostPorts": "none", "IpInIpMtu": "x", "Unknown": "1"},
+                                    "/calico/v1/config/", errors)
     assert spec == {"logSeverityScreen": "Warning", "ipipEnabled": True, "routeRefreshInterval": "1m30s",
                     "iptablesLockProbeInterval": "50ms", "failsafeOutboundHostPorts": []}
     assert errors and errors[0]["v1_key"] == "/calico/v1/config/IpInIpMtu"

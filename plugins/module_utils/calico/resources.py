@@ -33,7 +33,6 @@ MANAGED_BY_LABEL = "kubescale.io/managed-by"
 MANAGED_BY_VALUE = "kubescale.calico"
 
 
-
 @dataclass(frozen=True)
 class ResourceKind:
     kind: str

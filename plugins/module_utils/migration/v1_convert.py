@@ -36,6 +36,7 @@ from ansible_collections.kubescale.calico.plugins.module_utils.migration.v1_mode
 # Helpers
 # --------------------------------------------------------------------------------------------
 
+
 def _json(raw: str, what: str):
     try:
         return json.loads(raw)
