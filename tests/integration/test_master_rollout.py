@@ -101,4 +101,4 @@ def test_a_finished_rollout_is_not_waited_for(api, play):
     api.set_rollout_tick(0)  # every batch at once
     first = play()
     assert first.returncode == 0, first.stdout
-    assert "Wait up to 1 s for the calico-node rollout" not in first.stdout
+    assert "Wait for the calico-node rollout, seconds at most" not in first.stdout
