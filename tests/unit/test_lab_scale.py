@@ -84,29 +84,30 @@ def test_a_9_host_lab_fits_the_defaults():
 
 def test_49_hosts_raise_inotify_instances_as_root():
     plan = labhosts.plan_limits(49, _machine())
-    need = 10 + 49 * labhosts.INOTIFY_INSTANCES_PER_HOST  # 402 > 128
+    need = 10 + 49 * labhosts.INOTIFY_INSTANCES_PER_HOST  # 500 > 128
     assert plan.raise_to == {"fs.inotify.max_user_instances": (128, int(need * 1.25))}
     assert plan.problems == []
 
 
 def test_watches_are_raised_too_when_short():
     plan = labhosts.plan_limits(49, _machine(max_watches=8192))
-    assert plan.raise_to["fs.inotify.max_user_watches"] == (8192, int((2000 + 49 * 1024) * 1.25))
+    assert plan.raise_to["fs.inotify.max_user_watches"] == (8192, int((2000 + 49 * 256) * 1.25))
 
 
 def test_without_root_the_missing_limit_is_named_with_the_command():
     plan = labhosts.plan_limits(49, _machine(root=False))
     assert plan.raise_to == {}
     [problem] = plan.problems
-    assert problem.startswith("fs.inotify.max_user_instances is 128, 49 hosts need about 402 (10 in use + 8 per host)")
-    assert "sysctl -w fs.inotify.max_user_instances=502" in problem
+    assert problem.startswith("fs.inotify.max_user_instances is 128, 49 hosts need about 500 (10 in use + 10 per host)")
+    assert "sysctl -w fs.inotify.max_user_instances=625" in problem
 
 
 def test_bridge_ports_and_memory_cannot_be_raised():
-    plan = labhosts.plan_limits(100, _machine(bridge_ports=950, mem_available_mb=5000))
+    plan = labhosts.plan_limits(100, _machine(bridge_ports=950, mem_available_mb=5000, max_instances=4096,
+                                              max_watches=65536))
     assert len(plan.problems) == 2
     assert plan.problems[0].startswith("a Linux bridge takes at most 1024 ports: 950 in use + 100 hosts")
-    assert plan.problems[1].startswith("memory: 100 hosts need about 10000 MB (100 MB each), 5000 MB available")
+    assert plan.problems[1].startswith("memory: 100 hosts need about 12800 MB (128 MB each), 5000 MB available")
 
 
 def test_check_limits_refuses_before_raising_anything(monkeypatch):
@@ -126,9 +127,9 @@ def test_check_limits_writes_the_raised_value_and_says_so(monkeypatch, tmp_path)
 
     monkeypatch.setattr(labhosts, "_sysctl_path", fake_path)
     lines = labhosts.check_limits(49, "br-x", _machine())
-    assert files["fs.inotify.max_user_instances"].read_text() == "502\n"
-    assert lines == ["raised fs.inotify.max_user_instances from 128 to 502 for 49 hosts (until reboot; to keep it: "
-                     "echo 'fs.inotify.max_user_instances = 502' > /etc/sysctl.d/90-kslab.conf)"]
+    assert files["fs.inotify.max_user_instances"].read_text() == "625\n"
+    assert lines == ["raised fs.inotify.max_user_instances from 128 to 625 for 49 hosts (until reboot; to keep it: "
+                     "echo 'fs.inotify.max_user_instances = 625' > /etc/sysctl.d/90-kslab.conf)"]
 
 
 def test_read_machine_reads_this_machine():
