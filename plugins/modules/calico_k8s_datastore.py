@@ -102,7 +102,7 @@ options:
     default: true
   max_unavailable:
     description:
-      - The DaemonSet's rolling update strategy, C(spec.updateStrategy.rollingUpdate.maxUnavailable):
+      - The DaemonSet's rolling update strategy, C(spec.updateStrategy.rollingUpdate.maxUnavailable),
         how many calico-node pods are replaced at a time, a number (V(25)) or a percentage of the
         scheduled pods (V(10%), rounded up). Set in the same patch as the restart, and sets the
         strategy type to C(RollingUpdate).
