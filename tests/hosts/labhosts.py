@@ -65,8 +65,8 @@ class LabError(Exception):
 # What one booted host takes from the machine, measured on the 9-host lab (`make lab`, Debian 12
 # hosts, during site.yml): 8 inotify instances per host (systemd, journald, logind, networkd, dbus
 # and the systemd-nspawn process; every container runs as root, so they all count against root's
-# fs.inotify.max_user_instances, 128 by default: 16 hosts), 28-36 inotify watches, 63 MB RSS for
-# an idle host and about 90 MB where etcd runs. Estimates with room: 10 instances, 256 watches,
+# fs.inotify.max_user_instances, 128 by default: 16 hosts), 28-37 inotify watches, 63-69 MB RSS for
+# a worker, proxy or reflector and about 105 MB where etcd runs. Estimates with room: 10 instances, 256 watches,
 # 128 MB. A Linux bridge takes at most 1024 ports (BR_MAX_PORTS), one per host.
 INOTIFY_INSTANCES_PER_HOST = 10
 INOTIFY_WATCHES_PER_HOST = 256
