@@ -6,7 +6,10 @@
 #   bash scripts/lab.sh create   # only boot the hosts and start the stand-in (molecule/default)
 # Needs root, debootstrap, systemd-container (the template rootfs is built once and cached).
 # Environment: KSLAB_STATE_DIR (default .lab/lab), KSLAB_BRIDGE (br-kslab), KSLAB_SUBNET (10.213.0.0/24),
-# KSLAB_K8S_PORT (16443).
+# KSLAB_K8S_PORT (16443), KSLAB_WORKERS (number of workers, 2..150; default the inventory's 2: 9 hosts),
+# KSLAB_ROLLOUT_TICK_MS (the stand-in replaces one batch of calico-node pods per tick; 200).
+# Before booting, labhosts checks the host limits the hosts need (inotify instances and watches,
+# bridge ports, memory), raises the inotify ones (root) and says what it cannot raise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -38,15 +41,15 @@ standin_start() {
   if standin_alive; then return 0; fi
   mkdir -p "$STANDIN"
   rm -f "$STANDIN/pid" "$STANDIN/url"
-  local pods; pods=$(python3 - "$INV_STATIC/hosts.yml" <<'PY'
+  local pods; pods=$(python3 - "$KSLAB_STATE_DIR/spec.yml" <<'PY'
 import sys, yaml
-inv = yaml.safe_load(open(sys.argv[1]))["all"]["children"]
-print(len({h for g in ("master", "management", "proxy", "worker") for h in (inv.get(g) or {}).get("hosts", {})}))
+hosts = yaml.safe_load(open(sys.argv[1]))["hosts"]
+print(sum(1 for h in hosts if {"master", "management", "proxy", "worker"} & set(h["groups"])))
 PY
 )
   local legacy; legacy=$(python3 -c "import yaml,sys; d=yaml.safe_load(open('$KSLAB_STATE_DIR/spec.yml')); print(next(h['ip'] for h in d['hosts'] if 'master' in h['groups']))")
   setsid python3 tests/integration/fake_k8s_api.py --dir "$STANDIN" --port "$KSLAB_K8S_PORT" --pods "$pods" \
-    --etcd-endpoints "http://$legacy:2379" >"$STANDIN/log" 2>&1 </dev/null &
+    --rollout-tick-ms "${KSLAB_ROLLOUT_TICK_MS:-200}" --etcd-endpoints "http://$legacy:2379" >"$STANDIN/log" 2>&1 </dev/null &
   for _ in $(seq 50); do [[ -f $STANDIN/url ]] && break; sleep 0.1; done
   [[ -f $STANDIN/url ]] || { echo "the Kubernetes API stand-in did not start; see $STANDIN/log" >&2; exit 1; }
   echo "Kubernetes API STAND-IN (tests/integration/fake_k8s_api.py, not Kubernetes) at $(cat "$STANDIN/url"), pid $(cat "$STANDIN/pid")"
@@ -95,8 +98,9 @@ TXT
 create() {
   link_collection
   mkdir -p "$KSLAB_STATE_DIR"
-  python3 scripts/lab_spec.py "$INV_STATIC/hosts.yml" --bridge "$BRIDGE" --subnet "$SUBNET" >"$KSLAB_STATE_DIR/spec.yml"
-  log "booting the lab hosts (systemd-nspawn)"
+  python3 scripts/lab_spec.py "$INV_STATIC/hosts.yml" --bridge "$BRIDGE" --subnet "$SUBNET" \
+    ${KSLAB_WORKERS:+--workers "$KSLAB_WORKERS"} >"$KSLAB_STATE_DIR/spec.yml"
+  log "booting $(grep -c '^- name:' "$KSLAB_STATE_DIR/spec.yml") lab hosts (systemd-nspawn; host limits checked first)"
   python3 scripts/labhosts --state-dir "$KSLAB_STATE_DIR" up --spec "$KSLAB_STATE_DIR/spec.yml" >/dev/null
   log "starting the Kubernetes API stand-in"
   standin_start

@@ -13,6 +13,9 @@ CLI (see ``scripts/labhosts --help``)::
     labhosts stop --state-dir D n1           # stop and forget one host
     labhosts status --state-dir D
     labhosts down --state-dir D
+    labhosts limits --hosts 49               # check (and, as root, raise) the host limits N hosts need
+
+``up`` checks the same limits before booting anything (see ``check_limits``).
 """
 
 from __future__ import annotations
@@ -58,12 +61,122 @@ class LabError(Exception):
     """A lab operation failed; the message says what and why."""
 
 
+# ---------------------------------------------------------------- host limits
+# What one booted host takes from the machine, measured on the 9-host lab (`make lab`, Debian 12
+# hosts, during site.yml): 8 inotify instances per host (systemd, journald, logind, networkd, dbus
+# and the systemd-nspawn process; every container runs as root, so they all count against root's
+# fs.inotify.max_user_instances, 128 by default: 16 hosts), 28-37 inotify watches, 63-69 MB RSS for
+# a worker, proxy or reflector and about 105 MB where etcd runs. Estimates with room: 10 instances, 256 watches,
+# 128 MB. A Linux bridge takes at most 1024 ports (BR_MAX_PORTS), one per host.
+INOTIFY_INSTANCES_PER_HOST = 10
+INOTIFY_WATCHES_PER_HOST = 256
+MEMORY_MB_PER_HOST = 128
+BRIDGE_MAX_PORTS = 1024
+LIMIT_MARGIN = 1.25  # raise to what is needed plus a quarter
+INOTIFY_SYSCTLS = {"instances": "fs.inotify.max_user_instances", "watches": "fs.inotify.max_user_watches"}
+
+
+@dataclass
+class Machine:
+    """The machine's side of the limits: maxima and what is in use now."""
+
+    max_instances: int
+    used_instances: int
+    max_watches: int
+    used_watches: int
+    bridge_ports: int  # ports on the lab's bridge now (0 when it does not exist)
+    mem_available_mb: int
+    root: bool
+
+
+@dataclass
+class LimitPlan:
+    raise_to: dict[str, tuple[int, int]] = field(default_factory=dict)  # sysctl -> (now, new)
+    problems: list[str] = field(default_factory=list)  # what cannot be raised from here
+
+
+def plan_limits(hosts: int, m: Machine) -> LimitPlan:
+    """What booting ``hosts`` more hosts needs: sysctls to raise (root) and problems it cannot fix."""
+    plan = LimitPlan()
+    for kind, per_host, maximum, used in (
+            ("instances", INOTIFY_INSTANCES_PER_HOST, m.max_instances, m.used_instances),
+            ("watches", INOTIFY_WATCHES_PER_HOST, m.max_watches, m.used_watches)):
+        need = used + hosts * per_host
+        if need <= maximum:
+            continue
+        key = INOTIFY_SYSCTLS[kind]
+        new = int(need * LIMIT_MARGIN)
+        if m.root:
+            plan.raise_to[key] = (maximum, new)
+        else:
+            plan.problems.append(f"{key} is {maximum}, {hosts} hosts need about {need} ({used} in use + "
+                                 f"{per_host} per host): run as root, or sysctl -w {key}={new}")
+    if m.bridge_ports + hosts > BRIDGE_MAX_PORTS:
+        plan.problems.append(f"a Linux bridge takes at most {BRIDGE_MAX_PORTS} ports: {m.bridge_ports} in use + "
+                             f"{hosts} hosts is too many; use fewer hosts or a second lab on another bridge")
+    need_mb = hosts * MEMORY_MB_PER_HOST
+    if need_mb > m.mem_available_mb:
+        plan.problems.append(f"memory: {hosts} hosts need about {need_mb} MB ({MEMORY_MB_PER_HOST} MB each), "
+                             f"{m.mem_available_mb} MB available; use fewer hosts (KSLAB_WORKERS)")
+    return plan
+
+
+def _inotify_in_use(uid: int = 0) -> tuple[int, int]:
+    """(inotify instances, watches) held by processes of ``uid`` now."""
+    instances = watches = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if proc.stat().st_uid != uid:
+                continue
+            for fd in (proc / "fd").iterdir():
+                if os.readlink(fd) == "anon_inode:inotify":
+                    instances += 1
+                    info = (proc / "fdinfo" / fd.name).read_text()
+                    watches += sum(1 for ln in info.splitlines() if ln.startswith("inotify wd:"))
+        except OSError:  # processes come and go
+            continue
+    return instances, watches
+
+
+def _sysctl_path(key: str) -> Path:
+    return Path("/proc/sys") / key.replace(".", "/")
+
+
+def read_machine(bridge: str) -> Machine:
+    instances, watches = _inotify_in_use(os.getuid())
+    ports = Path(f"/sys/class/net/{bridge}/brif")
+    meminfo = dict(ln.split(":", 1) for ln in Path("/proc/meminfo").read_text().splitlines() if ":" in ln)
+    return Machine(
+        max_instances=int(_sysctl_path(INOTIFY_SYSCTLS["instances"]).read_text()), used_instances=instances,
+        max_watches=int(_sysctl_path(INOTIFY_SYSCTLS["watches"]).read_text()), used_watches=watches,
+        bridge_ports=len(list(ports.iterdir())) if ports.is_dir() else 0,
+        mem_available_mb=int(meminfo["MemAvailable"].split()[0]) // 1024, root=os.geteuid() == 0)
+
+
+def check_limits(hosts: int, bridge: str, machine: Machine | None = None) -> list[str]:
+    """Check the limits ``hosts`` new hosts need; raise the inotify ones as root. Lines saying what was done.
+
+    Raises LabError naming every limit that cannot be raised from here, before anything boots."""
+    plan = plan_limits(hosts, machine or read_machine(bridge))
+    if plan.problems:
+        raise LabError("host limits too low for this lab:\n  " + "\n  ".join(plan.problems))
+    done = []
+    for key, (old, new) in plan.raise_to.items():
+        _sysctl_path(key).write_text(f"{new}\n")
+        done.append(f"raised {key} from {old} to {new} for {hosts} hosts (until reboot; to keep it: "
+                    f"echo '{key} = {new}' > /etc/sysctl.d/90-kslab.conf)")
+    return done
+
+
 @dataclass
 class Host:
     name: str
     ip: str
     groups: list[str] = field(default_factory=list)
     pid: int = 0
+    vars: dict = field(default_factory=dict)  # extra inventory variables (e.g. calico_rack)
 
 
 @dataclass
@@ -363,6 +476,9 @@ class Lab:
         if subnet:
             self.state.subnet = subnet
         self.validate(hosts)
+        to_boot = [h for h in hosts if not (self.state.hosts.get(h.name) and self.alive(self.state.hosts[h.name]))]
+        for line in check_limits(len(to_boot), self.state.bridge):
+            log(line)
         self.state.template = str(ensure_template())
         self.ensure_key()
         self.ensure_bridge()
@@ -370,7 +486,7 @@ class Lab:
         for h in hosts:
             old = self.state.hosts.get(h.name)
             if old and self.alive(old):
-                old.groups = h.groups
+                old.groups, old.vars = h.groups, h.vars
                 continue
             self.state.hosts[h.name] = h
             booting.append(h)
@@ -434,7 +550,7 @@ class Lab:
             "ansible_python_interpreter": "/usr/bin/python3",
         }
         inv = {"all": {
-            "hosts": {n: {"ansible_host": h.ip, **conn} for n, h in hosts.items()},
+            "hosts": {n: {"ansible_host": h.ip, **h.vars, **conn} for n, h in hosts.items()},
             "children": groups,
         }}
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -455,7 +571,8 @@ def parse_host(spec: str) -> Host:
 def load_spec(path: str) -> tuple[list[Host], str | None, str | None]:
     """A YAML file: ``{bridge, subnet, hosts: [{name, ip, groups: [..]}]}``."""
     data = yaml.safe_load(Path(path).read_text()) or {}
-    hosts = [Host(name=h["name"], ip=h["ip"], groups=list(h.get("groups", []))) for h in data.get("hosts", [])]
+    hosts = [Host(name=h["name"], ip=h["ip"], groups=list(h.get("groups", [])), vars=dict(h.get("vars") or {}))
+             for h in data.get("hosts", [])]
     return hosts, data.get("bridge"), data.get("subnet")
 
 
@@ -473,10 +590,17 @@ def main(argv: list[str] | None = None) -> int:
     st.add_argument("names", nargs="+")
     sub.add_parser("down", help="stop all hosts, unmount, remove the bridge")
     sub.add_parser("status", help="print the lab state as JSON")
+    lim = sub.add_parser("limits", help="check (and as root raise) the host limits for N more hosts")
+    lim.add_argument("--hosts", type=int, required=True)
+    lim.add_argument("--bridge", default=DEFAULT_BRIDGE)
     args = ap.parse_args(argv)
     try:
         if args.cmd == "template":
             print(ensure_template())
+            return 0
+        if args.cmd == "limits":
+            for line in check_limits(args.hosts, args.bridge) or [f"host limits fine for {args.hosts} hosts"]:
+                print(line)
             return 0
         lab = Lab(args.state_dir)
         if args.cmd == "up":

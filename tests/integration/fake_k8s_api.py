@@ -7,15 +7,18 @@ uses, with the API's shapes and rules for them:
 - ``/api/v1/namespaces/{ns}/configmaps[/{name}]`` and ``.../secrets[/{name}]``: GET, POST, PUT, PATCH;
 - ``/apis/apps/v1/namespaces/{ns}/daemonsets/{name}``: GET, PUT, PATCH;
 - ``metadata.resourceVersion`` from one counter; a PUT with a stale resourceVersion gets 409;
-- a DaemonSet whose ``spec`` changes gets ``metadata.generation + 1``, and its ``status`` rolls
-  forward one pod per GET (``observedGeneration``, ``updatedNumberScheduled``, ``numberAvailable``)
-  the way the DaemonSet controller would report a rolling update;
+- a DaemonSet whose ``spec`` changes gets ``metadata.generation + 1``; when its pod template changes
+  its pods are replaced the way a RollingUpdate does: ``spec.updateStrategy.rollingUpdate.maxUnavailable``
+  pods at a time (a number, or a percentage of the pods rounded up; 1 when unset), one batch per
+  ``rollout_tick`` seconds of wall time, the batch in flight counted as unavailable
+  (``updatedNumberScheduled``, ``numberAvailable``, ``numberReady``); an ``OnDelete`` DaemonSet replaces none;
 - a bearer token is required when one is configured (401 otherwise);
 - every request is logged in ``requests`` (method, path) for tests to assert on.
 
 CLI (the lab runs it on the controller, clearly as a stand-in)::
 
-    python fake_k8s_api.py --dir D --port 16443 [--token T] [--pods 7] [--etcd-endpoints URL,...]
+    python fake_k8s_api.py --dir D --port 16443 [--token T] [--pods 7] [--max-unavailable 1|10%]
+                           [--rollout-tick-ms 200] [--etcd-endpoints URL,...]
 
 writes D/ca.crt, D/token, D/pid, D/url and D/objects.json (after every write); serves until SIGTERM.
 """
@@ -25,12 +28,14 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import os
 import re
 import signal
 import ssl
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -56,8 +61,11 @@ def merge_patch(target, patch):
 class FakeKubeAPI:
     """State and HTTP server of the stand-in."""
 
-    def __init__(self, cert: str, key: str, token: str | None = None, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, cert: str, key: str, token: str | None = None, host: str = "127.0.0.1", port: int = 0,
+                 rollout_tick: float = 0.05):
         self.token = token
+        self.rollout_tick = rollout_tick  # seconds per batch of maxUnavailable pods
+        self._rollouts: dict[tuple[str, str, str], dict] = {}  # DaemonSet -> {start, base}
         self.objects: dict[tuple[str, str, str], dict] = {}
         self.requests: list[tuple[str, str]] = []
         self.conflict_next_put = 0  # tests: answer the next N PUTs with 409
@@ -93,7 +101,8 @@ class FakeKubeAPI:
             self.objects[(kind, ns, obj["metadata"]["name"])] = obj
             return obj
 
-    def seed_calico(self, ns: str = "kube-system", pods: int = 3, endpoints: str = "http://127.0.0.1:2379") -> None:
+    def seed_calico(self, ns: str = "kube-system", pods: int = 3, endpoints: str = "http://127.0.0.1:2379",
+                    max_unavailable: int | str = 1) -> None:
         """A Calico 2.6-style install: calico-config, calico-etcd-secrets (empty), calico-node."""
         self.seed("ConfigMap", ns, {"apiVersion": "v1", "metadata": {"name": "calico-config"},
                                     "data": {"etcd_endpoints": endpoints, "etcd_ca": "", "etcd_cert": "",
@@ -103,6 +112,7 @@ class FakeKubeAPI:
         self.seed("DaemonSet", ns, {
             "apiVersion": "apps/v1", "metadata": {"name": "calico-node"}, "_pods": pods,
             "spec": {"selector": {"matchLabels": {"k8s-app": "calico-node"}},
+                     "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": max_unavailable}},
                      "template": {"metadata": {"labels": {"k8s-app": "calico-node"}},
                                   "spec": {"containers": [{"name": "calico-node", "image": "calico/node:v2.6.12"}]}}}})
 
@@ -115,17 +125,43 @@ class FakeKubeAPI:
     def get(self, kind: str, ns: str, name: str) -> dict | None:
         return copy.deepcopy(self.objects.get((kind, ns, name)))
 
-    def _advance_rollout(self, obj: dict) -> None:
+    def set_rollout_tick(self, seconds: float | None) -> None:
+        """Change the rollout speed from now on (pods already updated stay updated); None pauses it."""
+        with self._lock:
+            for key, roll in self._rollouts.items():
+                roll.update(base=self._updated(self.objects[key], roll), start=time.monotonic())
+            self.rollout_tick = seconds
+            for key in list(self._rollouts):
+                self._advance_rollout(key, self.objects[key])  # status as of now, for get()
+
+    def _batch(self, obj: dict) -> int:
+        strategy = obj.get("spec", {}).get("updateStrategy") or {}
+        if strategy.get("type") == "OnDelete":
+            return 0
+        value = str((strategy.get("rollingUpdate") or {}).get("maxUnavailable", 1))
+        desired = obj["status"]["desiredNumberScheduled"]
+        n = math.ceil(desired * int(value[:-1]) / 100) if value.endswith("%") else int(value)
+        return max(1, n)
+
+    def _updated(self, obj: dict, roll: dict) -> int:
+        if self.rollout_tick is None:
+            return roll["base"]
+        ticks = int((time.monotonic() - roll["start"]) / self.rollout_tick) if self.rollout_tick > 0 else 10**9
+        return min(obj["status"]["desiredNumberScheduled"], roll["base"] + ticks * self._batch(obj))
+
+    def _advance_rollout(self, key: tuple[str, str, str], obj: dict) -> None:
+        """The status a DaemonSet controller would report now (observedGeneration, updated, available)."""
         st = obj["status"]
-        gen = obj["metadata"]["generation"]
-        if st["observedGeneration"] < gen:
-            st["observedGeneration"] = gen
+        st["observedGeneration"] = obj["metadata"]["generation"]
+        roll = self._rollouts.get(key)
+        if roll is None:
             return
-        if st["updatedNumberScheduled"] < st["desiredNumberScheduled"]:
-            st["updatedNumberScheduled"] += 1
-            st["numberAvailable"] = st["numberReady"] = st["desiredNumberScheduled"] - 1
-        if st["updatedNumberScheduled"] == st["desiredNumberScheduled"]:
-            st["numberAvailable"] = st["numberReady"] = st["desiredNumberScheduled"]
+        desired = st["desiredNumberScheduled"]
+        updated = self._updated(obj, roll)
+        in_flight = min(self._batch(obj), desired - updated)
+        st.update(updatedNumberScheduled=updated, numberAvailable=desired - in_flight, numberReady=desired - in_flight)
+        if updated >= desired:
+            del self._rollouts[key]
 
     def handle(self, method: str, path: str, body: bytes, headers) -> tuple[int, dict]:
         self.requests.append((method, path))
@@ -146,7 +182,7 @@ class FakeKubeAPI:
                 if obj is None:
                     return 404, _status(404, "NotFound", f'{m["plural"]} "{name}" not found')
                 if kind == "DaemonSet":
-                    self._advance_rollout(obj)
+                    self._advance_rollout(key, obj)
                 return 200, copy.deepcopy(obj)
             if method == "POST" and not name and kind != "DaemonSet":
                 name = (data or {}).get("metadata", {}).get("name")
@@ -182,7 +218,10 @@ class FakeKubeAPI:
                     new["metadata"]["generation"] = obj["metadata"]["generation"]
                     if new.get("spec") != obj.get("spec"):
                         new["metadata"]["generation"] += 1
+                    if new.get("spec", {}).get("template") != obj.get("spec", {}).get("template"):
+                        # a new pod template: every pod is replaced again, from now on
                         new["status"] = dict(obj["status"], updatedNumberScheduled=0)
+                        self._rollouts[key] = {"start": time.monotonic(), "base": 0}
                 self.objects[key] = new
                 self._dump()
                 return 200, copy.deepcopy(new)
@@ -231,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=16443)
     ap.add_argument("--token", default="kubescale-lab-standin-token")
     ap.add_argument("--pods", type=int, default=3, help="desiredNumberScheduled of calico-node")
+    ap.add_argument("--max-unavailable", default="1", help="calico-node's maxUnavailable as seeded (5 or 10%%)")
+    ap.add_argument("--rollout-tick-ms", type=int, default=200, help="milliseconds per batch of maxUnavailable pods")
     ap.add_argument("--etcd-endpoints", default="http://127.0.0.1:2379")
     args = ap.parse_args(argv)
     from pki import TestPKI  # tests/ and the collection come on PYTHONPATH (tests/conftest.py, scripts/lab.sh)
@@ -242,9 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     (d / "ca.crt").write_bytes(pki.ca_cert.read_bytes())
     (d / "token").write_text(args.token + "\n")
     os.chmod(d / "token", 0o600)
-    api = FakeKubeAPI(str(cert), str(key), token=args.token, host=args.host, port=args.port)
+    api = FakeKubeAPI(str(cert), str(key), token=args.token, host=args.host, port=args.port,
+                      rollout_tick=args.rollout_tick_ms / 1000)
     api.state_file = d / "objects.json"
-    api.seed_calico(pods=args.pods, endpoints=args.etcd_endpoints)
+    mu = args.max_unavailable
+    api.seed_calico(pods=args.pods, endpoints=args.etcd_endpoints, max_unavailable=mu if mu.endswith("%") else int(mu))
     api._dump()
     (d / "pid").write_text(f"{os.getpid()}\n")
     (d / "url").write_text(api.url + "\n")

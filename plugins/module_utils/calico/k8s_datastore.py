@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ansible_collections.kubescale.calico.plugins.module_utils.calico import rollout
+
 try:
     from kubernetes import client as k8s_client
     from kubernetes import config as k8s_config
@@ -90,6 +92,8 @@ class Outcome:
     diff: dict = field(default_factory=lambda: {"before": {}, "after": {}})
     objects: dict = field(default_factory=dict)
     rollout: dict = field(default_factory=dict)
+    progress: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def validate_endpoints(endpoints: list[str]) -> list[str]:
@@ -233,49 +237,54 @@ def _ensure(kube: KubeObjects, kind: str, ns: str, name: str, want: dict, check:
     raise K8sDatastoreError(f"update {kind} {ns}/{name}: changed by someone else twice while being updated")
 
 
-def _rollout_state(ds: dict) -> dict:
-    st = ds.get("status") or {}
-    desired = int(st.get("desiredNumberScheduled") or 0)
-    state = {
-        "generation": int((ds.get("metadata") or {}).get("generation") or 0),
-        "observed_generation": int(st.get("observedGeneration") or 0),
-        "desired": desired,
-        "updated": int(st.get("updatedNumberScheduled") or 0),
-        "available": int(st.get("numberAvailable") or 0),
-        "ready": int(st.get("numberReady") or 0),
-    }
-    state["complete"] = (state["observed_generation"] >= state["generation"]
-                         and state["updated"] == desired and state["available"] == desired)
-    return state
+@dataclass
+class Rollout:
+    """How calico-node is rolled: strategy to set (None keeps the DaemonSet's) and how long to wait."""
+
+    restart: bool = True
+    wait: bool = True
+    max_unavailable: int | str | None = None
+    batch_seconds: float = 60.0
+    timeout: float | None = None  # None: derived from the pods left and the strategy
+    sleep: float = 2.0
+    every: float = 30.0
+    timeout_fails: bool = True  # False: return the state (complete false) when the budget runs out
 
 
-def wait_rollout(kube: KubeObjects, ns: str, name: str, timeout: float, sleep: float,
-                 clock: Callable[[], float] = time.monotonic) -> dict:
-    """Poll the DaemonSet until every scheduled pod runs the current template and is available."""
-    deadline = clock() + timeout
-    while True:
-        ds = kube.get("DaemonSet", ns, name)
-        if ds is None:
-            raise K8sDatastoreError(f"wait for DaemonSet {ns}/{name}: it disappeared during the rollout")
-        state = _rollout_state(ds)
-        if state["complete"]:
-            return state
-        if clock() >= deadline:
+def _strategy_patch(ds: dict, want: Rollout, needs_restart: bool) -> dict:
+    """The updateStrategy part of the DaemonSet patch ({} when it already matches).
+
+    Refuses (before any write) a restart that an OnDelete strategy would never carry out."""
+    kind, current = rollout.strategy_of(ds)
+    if want.max_unavailable is None:
+        if kind == "OnDelete" and needs_restart and want.restart:
             raise K8sDatastoreError(
-                f"wait for DaemonSet {ns}/{name}: rollout not finished after {timeout:.0f}s "
-                f"(generation {state['generation']} observed {state['observed_generation']}, "
-                f"updated {state['updated']}/{state['desired']}, available {state['available']}/{state['desired']})")
-        time.sleep(sleep)
+                f"daemonset: DaemonSet {(ds.get('metadata') or {}).get('name')} has updateStrategy OnDelete, "
+                "so a restart replaces no pod; set max_unavailable (e.g. 10%) to switch it to RollingUpdate")
+        return {}
+    try:
+        same = rollout.parse_max_unavailable(current, "maxUnavailable") == want.max_unavailable
+    except rollout.RolloutError:
+        same = False
+    if kind == "RollingUpdate" and same:
+        return {}
+    return {"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": want.max_unavailable}}}
 
 
-def apply(kube: KubeObjects, want: Desired, check: bool, restart: bool = True, wait: bool = True,
-          wait_timeout: float = 300, wait_sleep: float = 2.0, now: Callable[[], str] | None = None) -> Outcome:
+def apply(kube: KubeObjects, want: Desired, check: bool, roll: Rollout | None = None,
+          now: Callable[[], str] | None = None) -> Outcome:
     """Bring ConfigMap, Secret and DaemonSet to ``want``; restart calico-node when the config differs."""
+    roll = roll or Rollout()
+    restart = roll.restart
     out = Outcome()
     ns = want.namespace
     ds = kube.get("DaemonSet", ns, want.daemonset)
     if ds is None and restart:
         raise K8sDatastoreError(f"daemonset: DaemonSet {ns}/{want.daemonset} not found (is Calico installed?)")
+    strategy = {}
+    if restart and ds is not None:
+        annotations = ((ds.get("spec") or {}).get("template") or {}).get("metadata", {}).get("annotations") or {}
+        strategy = _strategy_patch(ds, roll, annotations.get(CONFIG_HASH) != want.config_hash())
 
     cm_want = want.config_data()
     changed, before_cm = _ensure(kube, "ConfigMap", ns, want.configmap, cm_want, check,
@@ -309,19 +318,53 @@ def apply(kube: KubeObjects, want: Desired, check: bool, restart: bool = True, w
         out.diff["before"]["daemonset"] = {CONFIG_HASH: annotations.get(CONFIG_HASH)}
         out.diff["after"]["daemonset"] = {CONFIG_HASH: digest}
         needs = annotations.get(CONFIG_HASH) != digest
-        out.objects["daemonset"] = {"name": want.daemonset, "changed": needs}
+        out.objects["daemonset"] = {"name": want.daemonset, "changed": needs or bool(strategy)}
+        patch: dict = {"spec": dict(strategy)}
+        if strategy:
+            out.changed = True
+            out.actions.append(f"{'would set' if check else 'set'} updateStrategy RollingUpdate maxUnavailable "
+                               f"{roll.max_unavailable} on DaemonSet {ns}/{want.daemonset}")
         if needs:
             out.changed = True
             stamp = (now or _utc_now)()
             out.actions.append(f"{'would restart' if check else 'restarted'} DaemonSet {ns}/{want.daemonset} "
                                f"(rolling, {RESTARTED_AT}={stamp})")
-            if not check:
-                patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp,
-                                                                            CONFIG_HASH: digest}}}}}
-                kube.patch_daemonset(ns, want.daemonset, patch)
-        if wait and not check:
-            out.rollout = wait_rollout(kube, ns, want.daemonset, wait_timeout, wait_sleep)
+            patch["spec"]["template"] = {"metadata": {"annotations": {RESTARTED_AT: stamp, CONFIG_HASH: digest}}}
+        if patch["spec"] and not check:
+            ds = kube.patch_daemonset(ns, want.daemonset, patch)  # one patch: strategy and restart together
+        if not check:
+            out.rollout, out.progress, out.warnings = wait_rollout(kube, ns, want.daemonset, ds, roll)
     return out
+
+
+def wait_rollout(kube: KubeObjects, ns: str, name: str, ds: dict, roll: Rollout) -> tuple[dict, list[str], list[str]]:
+    """Wait for calico-node's rollout with a budget from its size and strategy; (state, progress, warnings).
+
+    Without ``roll.wait``: one read, the state and the budget a wait would get."""
+    max_unavailable = roll.max_unavailable
+    if max_unavailable is None:
+        try:
+            max_unavailable = rollout.parse_max_unavailable(rollout.strategy_of(ds)[1], "maxUnavailable")
+        except rollout.RolloutError:
+            max_unavailable = None  # a value this code cannot read: Kubernetes' default, 1
+    desired = rollout.state_of(ds)["desired"]
+    advice = rollout.recommendation(desired, rollout.resolve_batch(max_unavailable, desired), roll.batch_seconds)
+    try:
+        state, progress = rollout.wait(lambda: kube.get("DaemonSet", ns, name), f"{ns}/{name}", max_unavailable,
+                                       roll.batch_seconds, roll.timeout, roll.sleep, roll.every,
+                                       once=not roll.wait, fail=roll.timeout_fails)
+    except rollout.RolloutError as exc:
+        raise RolloutTimeout(str(exc), exc.state, exc.progress) from None
+    return state, progress, [advice] if advice else []
+
+
+class RolloutTimeout(K8sDatastoreError):
+    """The rollout outlived its budget; carries where it stands and the progress lines."""
+
+    def __init__(self, msg: str, state: dict, progress: list[str]):
+        super().__init__(msg)
+        self.state = state
+        self.progress = progress
 
 
 def _utc_now() -> str:
