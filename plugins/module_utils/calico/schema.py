@@ -216,8 +216,9 @@ FELIX_CONFIGURATION = {
         wireguardInterfaceName wireguardInterfaceNameV6 debugHost flowLogsGoldmaneServer flowLogsLocalReporter
         healthHost logActionRateLimit programClusterRoutes"""),
     **_fields(LOG_LEVEL_OR_EMPTY, "logSeverityFile logSeverityScreen logSeveritySys"),
-    **_fields(Enum("Accept", "Return", empty_ok=True), "iptablesFilterAllowAction iptablesMangleAllowAction "
-                                                      "nftablesFilterAllowAction nftablesMangleAllowAction"),
+    **_fields(Enum("Accept", "Return", empty_ok=True),
+              "iptablesFilterAllowAction iptablesMangleAllowAction "
+              "nftablesFilterAllowAction nftablesMangleAllowAction"),
     **_fields(Enum("Drop", "Reject", empty_ok=True), "iptablesFilterDenyAction nftablesFilterDenyAction"),
     "defaultEndpointToHostAction": Enum("Drop", "Accept", "Return", empty_ok=True),
     "bpfLogLevel": Enum("Debug", "Info", "Off", empty_ok=True),
