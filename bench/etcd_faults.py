@@ -67,7 +67,7 @@ def in_order_connect(endpoints: list[str], timeout: float) -> tuple[float, str]:
 def measure(name: str, endpoints: list[str], timeout: float, repeat: int) -> dict:
     rows = {}
     for label, connect in (("probe", probe_connect), ("in order", in_order_connect)):
-        runs = [connect(endpoints, timeout) for _ in range(repeat)]
+        runs = [connect(endpoints, timeout) for _unused in range(repeat)]
         seconds = statistics.median(r[0] for r in runs)
         rows[label] = {"seconds": seconds, "ratio": seconds / timeout, "outcome": runs[-1][1]}
     print(f"{name:<38} probe {rows['probe']['seconds']:7.3f}s ({rows['probe']['ratio']:.3f} x timeout)   "
@@ -79,7 +79,7 @@ def measure(name: str, endpoints: list[str], timeout: float, repeat: int) -> dic
 def mid_session(server, timeout: float, repeat: int) -> None:
     """A member frozen while a client uses it: the next call waits one timeout, then the others are probed."""
     runs = []
-    for _ in range(repeat):
+    for _unused in range(repeat):
         with EtcdClient(server.endpoints, timeout=timeout) as client:
             client.revision()
             in_use = server.endpoints.index(client.endpoint)
@@ -104,7 +104,7 @@ def main() -> None:
         server.start()
         try:
             urls = server.endpoints
-            dead = [f"http://127.0.0.1:{free_port()}" for _ in range(3)]
+            dead = [f"http://127.0.0.1:{free_port()}" for _unused in range(3)]
             print(f"etcd 3-member cluster, timeout {args.timeout:g}s, median of {args.repeat}")
             measure("all healthy", urls, args.timeout, args.repeat)
             measure("three dead ports, then a healthy one", [*dead, urls[1]], args.timeout, args.repeat)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Generate the etcd v3 API stubs the collection ships (plugins/module_utils/etcd/etcdrpc/).
 
 etcd3 0.12's own generated modules only load with the pure-Python protobuf. They carry etcd's

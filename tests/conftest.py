@@ -7,6 +7,7 @@ that on ``sys.path`` (and on ``PYTHONPATH`` for the helper programs tests start)
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -25,6 +26,9 @@ def _link_collection() -> None:
             pass
     if str(COLLECTIONS) not in sys.path:
         sys.path.insert(0, str(COLLECTIONS))
+    # pytest.ini's pythonpath may have put the folder on sys.path before it existed: forget that miss
+    sys.path_importer_cache.pop(str(COLLECTIONS), None)
+    importlib.invalidate_caches()
     os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", f"{COLLECTIONS}:{Path.home()}/.ansible/collections")
     # helper programs the tests start (migrate_driver.py, fake_k8s_api.py) import the collection too
     paths = [str(COLLECTIONS), str(REPO / "tests")]

@@ -135,7 +135,7 @@ options:
     type: int
   wait_timeout_fails:
     description:
-      - V(false) - when the budget runs out return (RV(rollout.complete) false, RV(rollout.message) set)
+      - V(false) - when the budget runs out return (C(complete) false and C(message) set in RV(rollout))
         instead of failing; for a task loop that waits in slices and prints progress between them (the
         C(master) role does this).
     type: bool

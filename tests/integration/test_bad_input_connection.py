@@ -205,7 +205,7 @@ def _tls_files(pki, directory: Path) -> dict:
                .not_valid_before(now - datetime.timedelta(days=3)).not_valid_after(now - datetime.timedelta(days=1))
                .sign(ca_key, hashes.SHA256()))
     (directory / "expired.pem").write_bytes(expired.public_bytes(serialization.Encoding.PEM))
-    _, other_key = pki.issue("bad-input-other")
+    _unused, other_key = pki.issue("bad-input-other")
     other = TestPKI(directory / "other-pki", ca_name="some-other-ca")
     return {"dir": str(directory), "cert": str(cert_path), "key": str(key_path), "other_key": str(other_key),
             "other_ca": str(other.ca_cert)}

@@ -201,9 +201,9 @@ def test_the_strategy_is_set_with_the_restart_and_sizes_the_budget(api, pki, etc
     assert any(f"maxUnavailable {want}" in a for a in res["actions"])
     # progress as it came: never more than one batch unavailable, updated only grows, ends complete
     counts = [_counts(line) for line in res["progress"]]
-    assert any(u < pods for u, _ in counts), res["progress"]
-    assert all(a >= pods - batch for _, a in counts)
-    assert [u for u, _ in counts] == sorted(u for u, _ in counts)
+    assert any(u < pods for u, _unused in counts), res["progress"]
+    assert all(a >= pods - batch for _unused, a in counts)
+    assert [u for u, _unused in counts] == sorted(u for u, _unused in counts)
     assert counts[-1] == (pods, pods)
     assert "ETA" in res["progress"][0]
 

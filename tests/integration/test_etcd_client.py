@@ -243,7 +243,7 @@ def test_a_frozen_first_member_is_skipped_at_connect(etcd_cluster3):
     server = etcd_cluster3
     with server.frozen(0) as frozen:
         server.wait_for_leader_without(0)
-        for _ in range(3):  # every new client (every module run) connects past it
+        for _unused in range(3):  # every new client (every module run) connects past it
             client = server.client(timeout=30)
             client.put("/calico/frozen", "ok")
             assert client.endpoint != frozen.client_url

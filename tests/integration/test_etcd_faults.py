@@ -43,7 +43,7 @@ def test_modules_go_past_a_frozen_first_member(etcd_cluster3, tmp_path):
 
 
 def test_a_list_of_dead_endpoints_fails_once_naming_each(etcd_single):
-    dead = [f"http://127.0.0.1:{free_port()}" for _ in range(3)]
+    dead = [f"http://127.0.0.1:{free_port()}" for _unused in range(3)]
     before = etcd_single.revision()
     (result,) = run_modules([("calico_resource", {"endpoints": dead, "definition": PEER, "timeout": 5})])
     assert result["failed"]

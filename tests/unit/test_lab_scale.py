@@ -112,7 +112,7 @@ def test_bridge_ports_and_memory_cannot_be_raised():
 
 def test_check_limits_refuses_before_raising_anything(monkeypatch):
     writes = []
-    monkeypatch.setattr(labhosts, "_sysctl_path", lambda key: writes.append(key))
+    monkeypatch.setattr(labhosts, "_sysctl_path", writes.append)
     with pytest.raises(labhosts.LabError, match=r"host limits too low for this lab:\n  memory: 49 hosts"):
         labhosts.check_limits(49, "br-x", _machine(mem_available_mb=1000))
     assert writes == []  # the inotify raise (needed too) was not done: nothing boots anyway

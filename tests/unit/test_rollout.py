@@ -83,5 +83,5 @@ def test_wait_times_out_with_the_figures_or_returns_them(monkeypatch):
                           "updated 40/100, available 90/100, generation 2 observed 2, elapsed 24s, ETA 24s.")
     assert err.value.progress == ["DaemonSet ns/ds: updated 40/100, available 90/100, elapsed 0s, ETA 24s"]
     clock.t = 0
-    state, _ = rollout.wait(lambda: stuck, "ns/ds", 10, 4, 3, sleep=1, clock=clock, fail=False)
+    state, _unused = rollout.wait(lambda: stuck, "ns/ds", 10, 4, 3, sleep=1, clock=clock, fail=False)
     assert not state["complete"] and "within 3s (wait_timeout)" in state["message"]
