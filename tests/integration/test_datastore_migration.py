@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from ansible_runner import run_module, run_modules, run_playbook
+from ansible_runner import playbook_env, run_module, run_modules, run_playbook
 from datagen import calico_v1_dataset as gen
 from etcd_fixtures import make_server
 
@@ -625,3 +625,41 @@ def test_role_failure_in_the_background_job_keeps_the_module_message(small_sourc
     assert "Abort (v1 Ready back to true" in out
     assert re.search(r"Cause: etcd \S+: lock /kubescale/calico-migration/lock is held by another migration", out)
     assert small_source.get("/calico/v1/Ready").value == "true"
+
+
+def test_role_interrupted_while_waiting_the_migration_finishes_in_the_background(small_source, etcd_single, tmp_path):
+    play = tmp_path / "play.yml"
+    play.write_text(PROGRESS_PLAY)
+    extra = {"calico_legacy_etcd_endpoints": small_source.endpoints, "calico_etcd_endpoints": etcd_single.endpoints,
+             "calico_etcd_ca_cert": "", "calico_etcd_client_cert": "", "calico_etcd_client_key": "",
+             "calico_etcd_timeout": 30, "calico_controller": "localhost", "datastore_migration_settle_time": 4,
+             "datastore_migration_snapshot_dir": str(tmp_path / "snaps"), "result_file": str(tmp_path / "r.json"),
+             "datastore_migration_poll_interval": 0.5}
+    proc = subprocess.Popen(["ansible-playbook", str(play), "-e", json.dumps(extra)], cwd=tmp_path,
+                            env=playbook_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    seen = []
+    for text in proc.stdout:
+        seen.append(text)
+        if text.startswith("migration: Calico 2.x paused"):
+            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C while the start phase settles
+            break
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0 and not (tmp_path / "r.json").exists(), "".join(seen)[-3000:]
+    progress_file = next((tmp_path / "snaps").glob("progress-*.jsonl"))
+    deadline = time.monotonic() + 60
+    while '"step": "done"' not in progress_file.read_text():  # the job goes on without the playbook
+        assert time.monotonic() < deadline, progress_file.read_text()
+        time.sleep(0.5)
+    target = etcd_single.client()
+    try:
+        state = json.loads(target.get("/kubescale/calico-migration/state").value)
+        assert state["phase"] == "written"
+        assert target.count("/calico/resources/v3/projectcalico.org/workloadendpoints/") == SMALL["workloads"]
+        _wait_lock_free(target)
+    finally:
+        target.close()
+    # a rerun finds the data in place and completes the migration
+    again, result = _role_run(tmp_path, small_source, etcd_single, "again", datastore_migration_poll_interval=0.5)
+    assert again.returncode == 0, again.stdout[-4000:]
+    assert result["verification"]["ok"] and result["written"]["resources"]["created"] == 0
