@@ -5,7 +5,9 @@
 Events are dicts with ``step`` and ``t`` (seconds since the module started); steps that move data carry
 ``done``/``total`` (and ``rate``, keys per second, in that step). An event with ``total`` and no ``done``
 (e.g. the migration's ``converted``) gives the overall total; consecutive steps with ``done``/``total``
-add up to it (the migration writes resources, then IPAM keys).
+add up to it (the migration writes resources, then IPAM keys), unless their ``total`` is that overall
+total (then ``done`` counts the whole run, as in the topology apply). ``unit`` names what is counted
+(default keys).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ STEP_WORDS = {
     "pruned": "verifying",
     "verified": "verified",
     "done": "done",
+    "planned": "reading the datastore done, writing",
 }
 
 
@@ -61,7 +64,9 @@ def figures(events: list[dict]) -> dict:
         if "total" in event and "done" not in event:
             total = event["total"]
         elif "done" in event and "total" in event:
-            if current is not None and current["step"] != event["step"]:
+            if event["total"] == total:  # counts the whole run (the topology apply's steps)
+                base = 0
+            elif current is not None and current["step"] != event["step"]:
                 base += current["total"]
             current = event
     done = base + (current["done"] if current else 0)
@@ -85,12 +90,13 @@ def line(events: list[dict], elapsed: float) -> str:
     if "keys" in last and "rate" in last:  # the closing event: what it took overall
         return f"{step} | {last['keys']} keys | {last['rate']:.0f} keys/s overall | {clock(elapsed)} elapsed"
     fig = figures(events)
+    unit = next((e["unit"] for e in reversed(events) if "unit" in e), "keys")
     parts = [step]
     if fig["total"] is not None:
         pct = 100 * fig["done"] // fig["total"] if fig["total"] else 100
-        parts.append(f"{fig['done']}/{fig['total']} keys ({pct}%)")
+        parts.append(f"{fig['done']}/{fig['total']} {unit} ({pct}%)")
     if fig["rate"] and "done" in last:
-        parts.append(f"{fig['rate']:.0f} keys/s")
+        parts.append(f"{fig['rate']:.0f} {unit}/s")
     if fig["eta"] is not None:
         parts.append(f"ETA {clock(fig['eta'])}")
     parts.append(f"{clock(elapsed)} elapsed")

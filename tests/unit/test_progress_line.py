@@ -56,3 +56,11 @@ def test_data_steps_add_up_without_an_announced_total():
 @pytest.mark.parametrize(("seconds", "text"), [(0, "0s"), (7.4, "7s"), (65, "1:05"), (3725, "1:02:05"), (-1, "0s")])
 def test_clock(seconds, text):
     assert progress.clock(seconds) == text
+
+
+def test_steps_that_count_the_whole_run_are_not_added_up():
+    events = [{"t": 0.1, "step": "planned", "total": 60, "unit": "objects"},
+              {"t": 1.0, "step": "BGPPeers created or updated", "done": 10, "total": 60, "unit": "objects",
+               "rate": 10.0},
+              {"t": 2.0, "step": "Nodes: created", "done": 40, "total": 60, "unit": "objects", "rate": 20.0}]
+    assert progress.line(events, 2) == "Nodes: created | 40/60 objects (66%) | 20 objects/s | ETA 1s | 2s elapsed"
