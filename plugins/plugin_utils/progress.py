@@ -28,7 +28,8 @@ STEP_WORDS = {
     "pruned": "verifying",
     "verified": "verified",
     "done": "done",
-    "planned": "reading the datastore done, writing",
+    "planned": "datastore read, writing",
+    "applied": "applied, writing the report",
 }
 
 

@@ -519,6 +519,8 @@ def apply_and_report(
         except OSError as exc:
             raise TopologyApplyError(f"progress_file: cannot write {progress_file}: {exc.strerror}") from None
     out = apply_plan(store, plan, phase, prune, keep_assignment, progress)
+    if progress:
+        progress("applied")
     out["actions_total"] = len(out["actions"])
     if report_file:
         out["report_file"] = report_file
