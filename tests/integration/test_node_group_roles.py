@@ -207,4 +207,4 @@ def test_large_apply_runs_in_the_background_with_progress_and_the_same_result(tm
     assert _specs(etcd_single) == stored
     progress = [json.loads(line) for line in (tmp_path / "report" / "apply-progress.jsonl").read_text().splitlines()]
     assert progress[0] == {**progress[0], "step": "planned", "total": total, "unit": "objects"}
-    assert progress[-1]["done"] == total
+    assert progress[-1]["step"] == "applied" and progress[-2]["done"] == total
