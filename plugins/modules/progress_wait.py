@@ -9,10 +9,11 @@ module: progress_wait
 short_description: Wait for an async task and print one progress line per poll (done/total, rate, ETA)
 version_added: 0.1.0
 description:
-  - Waits for a job started with C(async) and C(poll: 0) (the registered result is O(job)). Every O(delay)
+  - "Waits for a job started with C(async) and C(poll: 0) (the registered result is O(job)). Every O(delay)
     seconds it asks for the job's status and reads the JSON-lines progress file the job writes
     (O(progress_file)), then prints one line such as
-    C(migration: writing resources | 12000/44091 keys (27%) | 4310 keys/s | ETA 0:07 | 0:05 elapsed).
+    C(migration: writing resources | 12000/44091 keys | 4310 keys/s | ETA 0:07 | 0:05 elapsed) (the count also
+    shows a percentage)."
   - The lines are printed while the task runs, without the C(FAILED - RETRYING) lines of an
     C(until)/C(retries) loop over M(ansible.builtin.async_status).
   - The task's result is the job's module result, so a failed job fails this task with the module's
@@ -35,7 +36,7 @@ attributes:
     support: none
 options:
   job:
-    description: The registered result of the task started with C(async) and C(poll: 0).
+    description: The registered result of the task started with C(async) and C(poll=0).
     type: dict
     required: true
   progress_file:
