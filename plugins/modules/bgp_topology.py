@@ -71,6 +71,13 @@ options:
         summary and every action, in order. The result then keeps only the first 20 actions, so that
         a 5,000-node apply does not flood the screen. Written in check mode too (it is the change set).
     type: path
+  progress_file:
+    description:
+      - A file (on the host the module runs on) that receives one JSON line per write step, with the
+        objects looked at so far out of all (C(done)/C(total)) and objects per second; rewritten by each run.
+        M(kubescale.calico.progress_wait) prints it while the module runs in the background (the role
+        C(bgp_topology) does so for large applies). Not written in check mode.
+    type: path
 """
 
 EXAMPLES = r"""
@@ -229,6 +236,7 @@ def main() -> None:
         "prune": {"type": "bool", "default": True},
         "keep_assignment": {"type": "bool", "default": True},
         "report_file": {"type": "path"},
+        "progress_file": {"type": "path"},
     })
     p = module.params
     try:
@@ -236,7 +244,7 @@ def main() -> None:
     except ValidationError as exc:
         module.fail_json(msg=str(exc))
     run(module, lambda client: apply_and_report(store_for(module, client), p["plan"], p["phase"], p["prune"],
-                                                p["keep_assignment"], p["report_file"]),
+                                                p["keep_assignment"], p["report_file"], p["progress_file"]),
         TopologyApplyError)
 
 

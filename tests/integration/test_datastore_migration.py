@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -17,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from ansible_runner import run_module, run_modules
+from ansible_runner import playbook_env, run_module, run_modules, run_playbook
 from datagen import calico_v1_dataset as gen
 from etcd_fixtures import make_server
 
@@ -523,3 +524,142 @@ def test_verification_reads_one_revision_and_names_a_later_change(small_source, 
     assert pinned["ok"] and pinned["revision"] == verified_at
     target.put(wep.key, wep.value)  # the same bytes again, at a new revision: content still verifies
     assert migration.verify(target, conv, bodies, revisions)["ok"]
+
+
+# -- the role through ansible-playbook: the start phase in the background, progress lines while it runs --
+
+PROGRESS_PLAY = """\
+- name: Migration under test
+  hosts: localhost
+  gather_facts: false
+  roles:
+    - role: kubescale.calico.datastore_migration
+  post_tasks:
+    - name: Save the start phase's result
+      ansible.builtin.copy:
+        content: "{{ _datastore_migration_start | to_json }}"
+        dest: "{{ result_file }}"
+        mode: "0600"
+      check_mode: false
+"""
+# migration: writing resources | 1200/7331 keys (16%) | 2403 keys/s | ETA 3s | 4s elapsed
+WRITE_LINE = re.compile(r"^migration: writing (?:resources|IPAM keys) \| (\d+)/(\d+) keys \(\d+%\) \| (\d+) keys/s "
+                        r"\| ETA [\d:s]+ \| [\d:s]+ elapsed$", re.M)
+
+
+def _role_run(tmp_path: Path, source, target, name: str, *args: str, **role_vars):
+    play = tmp_path / "play.yml"
+    play.write_text(PROGRESS_PLAY)
+    result_file = tmp_path / f"{name}.json"
+    extra = {"calico_legacy_etcd_endpoints": source.endpoints, "calico_etcd_endpoints": target.endpoints,
+             "calico_etcd_ca_cert": "", "calico_etcd_client_cert": "", "calico_etcd_client_key": "",
+             "calico_etcd_timeout": 30, "calico_controller": "localhost", "datastore_migration_settle_time": 0,
+             "datastore_migration_snapshot_dir": str(tmp_path / f"snaps-{name}"), "result_file": str(result_file),
+             **role_vars}
+    proc = run_playbook(play, *args, extra_vars=extra, cwd=tmp_path, timeout=600)
+    result = json.loads(result_file.read_text()) if result_file.exists() else None
+    return proc, result
+
+
+def test_role_prints_progress_while_start_runs_and_ends_as_the_foreground_run(v2_source, etcd_single, tmp_path):
+    gen.write(v2_source, gen.generate(hosts=60, workloads=3000, namespaces=10), workers=4)
+    target = etcd_single.client()
+    try:
+        # check mode: in the foreground (Ansible refuses async there), a dry run that writes nothing
+        rev = etcd_single.revision()
+        dry, dry_result = _role_run(tmp_path, v2_source, etcd_single, "check", "--check",
+                                    datastore_migration_poll_interval=0.2)
+        assert dry.returncode == 0, dry.stdout[-4000:]
+        assert "migration: " not in dry.stdout and dry_result["changed"] is True
+        assert etcd_single.revision() == rev and v2_source.get("/calico/v1/Ready").value == "true"
+
+        # in the background, small write rounds so that several polls fall inside the writes
+        bg, bg_result = _role_run(tmp_path, v2_source, etcd_single, "bg", datastore_migration_poll_interval=0.2,
+                                  datastore_migration_batch_size=10, datastore_migration_settle_time=1)
+        assert bg.returncode == 0, bg.stdout[-4000:]
+        total = bg_result["summary"]["total"]
+        writes = [tuple(map(int, m)) for m in WRITE_LINE.findall(bg.stdout)]
+        assert writes, bg.stdout[-4000:]
+        assert all(t == total and 0 < done <= total and speed > 0 for done, t, speed in writes)
+        assert any(done < total for done, _t, _s in writes)  # seen while it was still writing
+        assert [d for d, _t, _s in writes] == sorted(d for d, _t, _s in writes)
+        assert "migration: Calico 2.x paused, settling | 0/" in bg.stdout
+        assert re.search(rf"^migration: done \| {total} keys \| \d+ keys/s overall", bg.stdout, re.M)
+        assert "FAILED - RETRYING" not in bg.stdout
+        assert "changed=" in bg.stdout and bg_result["changed"] and bg_result["verification"]["ok"]
+        assert not any("ansible_job_id" in k or k == "finished" for k in bg_result)
+        progress_files = list((tmp_path / "snaps-bg").glob("progress-*.jsonl"))
+        assert len(progress_files) == 1
+        background = _dump_target(target)
+
+        # the same migration in the foreground (poll interval 0) stores the same data
+        target.delete_prefix("/calico/")
+        target.delete_prefix("/kubescale/")
+        v2_source.set("/calico/v1/Ready", "true")
+        fg, fg_result = _role_run(tmp_path, v2_source, etcd_single, "fg", datastore_migration_poll_interval=0)
+        assert fg.returncode == 0, fg.stdout[-4000:]
+        assert "migration: " not in fg.stdout
+        assert _dump_target(target) == background
+        for key in ("changed", "summary", "would_write"):
+            assert fg_result.get(key) == bg_result.get(key), key
+        assert fg_result["verification"]["counts"] == bg_result["verification"]["counts"]
+    finally:
+        target.close()
+
+
+def test_role_failure_in_the_background_job_keeps_the_module_message(small_source, etcd_single, tmp_path):
+    target = etcd_single.client()
+    try:
+        # Another migration holds the lock: the dry run passes, the background start fails, the role aborts.
+        with target.lock(migration.LOCK_KEY, ttl=120, owner="another migration"):
+            proc, result = _role_run(tmp_path, small_source, etcd_single, "failed",
+                                     datastore_migration_poll_interval=0.2)
+    finally:
+        target.close()
+    assert proc.returncode != 0 and result is None
+    out = proc.stdout
+    wait = out.split("TASK [kubescale.calico.datastore_migration : Wait for the start phase")[1].split("\nTASK [")[0]
+    # the wait task fails with the module's own message, and the role's abort quotes it as the cause
+    assert re.search(r'fatal: \[localhost\]: FAILED! => .*"msg": "etcd \S+: lock /kubescale/calico-migration/lock is '
+                     r'held by another migration; another run is in progress', wait), wait[-3000:]
+    assert "Abort (v1 Ready back to true" in out
+    assert re.search(r"Cause: etcd \S+: lock /kubescale/calico-migration/lock is held by another migration", out)
+    assert small_source.get("/calico/v1/Ready").value == "true"
+
+
+def test_role_interrupted_while_waiting_the_migration_finishes_in_the_background(small_source, etcd_single, tmp_path):
+    play = tmp_path / "play.yml"
+    play.write_text(PROGRESS_PLAY)
+    extra = {"calico_legacy_etcd_endpoints": small_source.endpoints, "calico_etcd_endpoints": etcd_single.endpoints,
+             "calico_etcd_ca_cert": "", "calico_etcd_client_cert": "", "calico_etcd_client_key": "",
+             "calico_etcd_timeout": 30, "calico_controller": "localhost", "datastore_migration_settle_time": 4,
+             "datastore_migration_snapshot_dir": str(tmp_path / "snaps"), "result_file": str(tmp_path / "r.json"),
+             "datastore_migration_poll_interval": 0.5}
+    proc = subprocess.Popen(["ansible-playbook", str(play), "-e", json.dumps(extra)], cwd=tmp_path,
+                            env=playbook_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    seen = []
+    for text in proc.stdout:
+        seen.append(text)
+        if text.startswith("migration: Calico 2.x paused"):
+            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C while the start phase settles
+            break
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0 and not (tmp_path / "r.json").exists(), "".join(seen)[-3000:]
+    progress_file = next((tmp_path / "snaps").glob("progress-*.jsonl"))
+    deadline = time.monotonic() + 60
+    while '"step": "done"' not in progress_file.read_text():  # the job goes on without the playbook
+        assert time.monotonic() < deadline, progress_file.read_text()
+        time.sleep(0.5)
+    target = etcd_single.client()
+    try:
+        state = json.loads(target.get("/kubescale/calico-migration/state").value)
+        assert state["phase"] == "written"
+        assert target.count("/calico/resources/v3/projectcalico.org/workloadendpoints/") == SMALL["workloads"]
+        _wait_lock_free(target)
+    finally:
+        target.close()
+    # a rerun finds the data in place and completes the migration
+    again, result = _role_run(tmp_path, small_source, etcd_single, "again", datastore_migration_poll_interval=0.5)
+    assert again.returncode == 0, again.stdout[-4000:]
+    assert result["verification"]["ok"] and result["written"]["resources"]["created"] == 0

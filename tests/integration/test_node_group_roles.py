@@ -172,3 +172,39 @@ def test_a_failed_start_is_aborted_and_calico_2_resumes(tmp_path, etcd_single, e
     assert "The migration failed and was aborted" in res.stdout, res.stdout[-4000:]
     assert "Abort (v1 Ready back to true" in res.stdout
     assert EtcdV2Client(etcd_single.endpoints).get("/calico/v1/Ready").value == "true"
+
+
+def _specs(server) -> dict:
+    client = server.client()
+    try:
+        return {kv.key: json.loads(kv.value)["spec"] for kv in client.range("/calico/resources/")}
+    finally:
+        client.close()
+
+
+def test_large_apply_runs_in_the_background_with_progress_and_the_same_result(tmp_path, etcd_single):
+    settings = {**PLAIN, "calico_datastore_endpoints": etcd_single.endpoints, "calico_mesh_max_nodes": 3,
+                "calico_rr_kind": "in_cluster", "bgp_topology_report_file": str(tmp_path / "report" / "actions.txt")}
+    out = tmp_path / "result.json"
+    play = _play(tmp_path, "topology", out, "bgp_topology_result")
+    fg = _run(_inventory(tmp_path, GOOD, settings), play)  # 6 nodes: under the threshold, in the foreground
+    assert fg.returncode == 0, fg.stdout[-3000:]
+    assert "topology: " not in fg.stdout
+    foreground = json.loads(out.read_text())
+    stored = _specs(etcd_single)
+
+    etcd_single.wipe()
+    bg = _run(_inventory(tmp_path, GOOD, {**settings, "bgp_topology_async_min_nodes": 6,
+                                          "bgp_topology_poll_interval": 0.2}), play)
+    assert bg.returncode == 0, bg.stdout[-3000:]
+    lines = [line for line in bg.stdout.splitlines() if line.startswith("topology: ")]
+    total = len(foreground["created"])
+    assert lines and lines[-1].startswith("topology: ") and f"| {total}/{total} objects (100%)" in lines[-1], lines
+    assert "FAILED - RETRYING" not in bg.stdout
+    background = json.loads(out.read_text())
+    for key in ("changed", "created", "updated", "deleted", "mode", "reflectors", "summary"):
+        assert background[key] == foreground[key], key
+    assert _specs(etcd_single) == stored
+    progress = [json.loads(line) for line in (tmp_path / "report" / "apply-progress.jsonl").read_text().splitlines()]
+    assert progress[0] == {**progress[0], "step": "planned", "total": total, "unit": "objects"}
+    assert progress[-1]["step"] == "applied" and progress[-2]["done"] == total

@@ -30,7 +30,10 @@ from __future__ import annotations
 
 import gc
 import ipaddress
+import json
 import os
+import time
+from collections.abc import Callable
 
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.fields import ValidationError
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.resources import (
@@ -166,10 +169,33 @@ def _replace_is_noop(current: dict | None, body: dict) -> bool:
     return current is not None and comparable(current) == comparable(body)
 
 
+class ProgressFile:
+    """One JSON line per apply step (objects done/total, objects per second) in ``path``, rewritten per run."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.started = time.monotonic()
+        if path:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            with open(path, "w", encoding="utf-8"):
+                pass  # a new run starts a new file: its lines never mix with an earlier run's
+
+    def __call__(self, step: str, **info) -> None:
+        if not self.path:
+            return
+        seconds = time.monotonic() - self.started
+        event = {"t": round(seconds, 3), "step": step, **info}
+        if "done" in info:
+            event["rate"] = round(info["done"] / seconds, 1) if seconds > 0 else 0.0
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(event) + "\n")
+
+
 class _Run:
     """One apply: reads the current state once, then writes only what differs, step by step."""
 
-    def __init__(self, store: CalicoStore, plan: dict) -> None:
+    def __init__(self, store: CalicoStore, plan: dict, progress: Callable[..., None] | None = None) -> None:
+        self.progress = progress or (lambda step, **info: None)
         self.store = store
         self.plan = plan
         self.result = ApplyResult()
@@ -301,7 +327,8 @@ class _Run:
 
 
 def apply_plan(
-    store: CalicoStore, plan: dict, phase: str = "all", prune: bool = True, keep_assignment: bool = True
+    store: CalicoStore, plan: dict, phase: str = "all", prune: bool = True, keep_assignment: bool = True,
+    progress: Callable[..., None] | None = None,
 ) -> dict:
     """Apply ``plan`` through ``store`` in the safe order; returns the module result fields."""
     _check_plan(plan)
@@ -317,7 +344,7 @@ def apply_plan(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _apply(store, plan, phase, prune, keep_assignment)
+        return _apply(store, plan, phase, prune, keep_assignment, progress)
     finally:
         if collecting:
             gc.enable()
@@ -359,31 +386,62 @@ def _refuse_unspread(plan: dict) -> None:
         raise TopologyApplyError(f"calico_rr_require_spread: {problem}")
 
 
-def _run_steps(run: _Run, phase: str, prune: bool) -> None:
+def _steps(run: _Run, phase: str, prune: bool) -> list[str]:
+    """The write steps, in their safe order (see the module docstring)."""
     subtractive = phase in ("all", "finish")
     if run.plan["mode"] == "route_reflector":
-        run.peers_step()  # selector peerings exist before anything matches them
-        run.nodes_step("rest")  # client labels: with the mesh still on, extra sessions only
-        run.nodes_step("promote")  # every new reflector at one revision (it leaves the mesh)
-        run.nodes_step("create")  # new Nodes: their cluster's reflectors already reflect
+        steps = ["peers",  # selector peerings exist before anything matches them
+                 "rest",  # client labels: with the mesh still on, extra sessions only
+                 "promote",  # every new reflector at one revision (it leaves the mesh)
+                 "create"]  # new Nodes: their cluster's reflectors already reflect
         if subtractive:
-            run.config_step()  # mesh off: every client already has its reflectors
-            run.nodes_step("demote")  # old reflectors become clients once their replacements reflect
-            if prune:
-                run.prune_step()
+            steps += ["config",  # mesh off: every client already has its reflectors
+                      "demote"]  # old reflectors become clients once their replacements reflect
     else:
-        run.config_step()  # mesh on first: clients mesh while the reflectors still reflect
-        run.peers_step()  # router peers stay or appear before reflector peers go
+        steps = ["config",  # mesh on first: clients mesh while the reflectors still reflect
+                 "peers"]  # router peers stay or appear before reflector peers go
         if subtractive:
-            run.nodes_step("demote")  # every reflector rejoins the mesh at one revision
-            run.nodes_step("rest")  # labels go; selector peers stop matching
-            run.nodes_step("create")
-            if prune:
-                run.prune_step()
+            steps += ["demote",  # every reflector rejoins the mesh at one revision
+                      "rest",  # labels go; selector peers stop matching
+                      "create"]
+    if subtractive and prune:
+        steps.append("prune")
+    return steps
 
 
-def _apply(store: CalicoStore, plan: dict, phase: str, prune: bool, keep_assignment: bool) -> dict:
-    run = _Run(store, plan)
+def _step_size(run: _Run, step: str) -> int:
+    """Objects a step looks at (writes or finds in place): the unit of the progress lines."""
+    if step == "peers":
+        return len(run.plan["resources"]["bgppeers"])
+    if step == "config":
+        return len(run.plan["resources"]["bgpconfigurations"])
+    if step == "prune":
+        keep = {p["metadata"]["name"] for p in run.plan["resources"]["bgppeers"]}
+        return sum(1 for name in run.peers if name not in keep)
+    return len(run.bodies[step])
+
+
+def _run_steps(run: _Run, phase: str, prune: bool) -> None:
+    steps = _steps(run, phase, prune)
+    sizes = [_step_size(run, step) for step in steps]
+    total, done = sum(sizes), 0
+    run.progress("planned", total=total, unit="objects")
+    for step, size in zip(steps, sizes):
+        if step == "peers":
+            run.peers_step()
+        elif step == "config":
+            run.config_step()
+        elif step == "prune":
+            run.prune_step()
+        else:
+            run.nodes_step(step)
+        done += size
+        run.progress(run.steps[-1]["step"], done=done, total=total, unit="objects")
+
+
+def _apply(store: CalicoStore, plan: dict, phase: str, prune: bool, keep_assignment: bool,
+           progress: Callable[..., None] | None = None) -> dict:
+    run = _Run(store, plan, progress)
     kept = {"source": "plan", "reflectors": 0, "clients": 0, "disagreed": 0}
     if keep_assignment and plan["mode"] == "route_reflector":  # a mesh has no assignment to keep
         again, kept = _kept_plan(run, plan)
@@ -447,12 +505,22 @@ def apply_and_report(
     prune: bool = True,
     keep_assignment: bool = True,
     report_file: str | None = None,
+    progress_file: str | None = None,
 ) -> dict:
     """:func:`apply_plan` plus a short ``summary``; with ``report_file`` every action goes to that file
-    and the result keeps the first ACTIONS_SHOWN of them (``actions_total`` counts them all)."""
+    and the result keeps the first ACTIONS_SHOWN of them (``actions_total`` counts them all).
+    ``progress_file``: one JSON line per write step (objects done/total), for a progress line while it runs."""
     if report_file:
         _check_report_file(report_file)
-    out = apply_plan(store, plan, phase, prune, keep_assignment)
+    progress = None
+    if progress_file and not store.check_mode:
+        try:
+            progress = ProgressFile(progress_file)
+        except OSError as exc:
+            raise TopologyApplyError(f"progress_file: cannot write {progress_file}: {exc.strerror}") from None
+    out = apply_plan(store, plan, phase, prune, keep_assignment, progress)
+    if progress:
+        progress("applied")
     out["actions_total"] = len(out["actions"])
     if report_file:
         out["report_file"] = report_file
