@@ -179,6 +179,7 @@ class _Run:
         }
         self.config = store.get("BGPConfiguration", "default")
         self.written: set[str] = set()
+        self.judged: dict[str, dict] = {}  # Node key -> the object to store, judged by validate_all
         self.steps: list[dict] = []
         self.warnings: list[str] = []
         self.use(plan)
@@ -222,7 +223,7 @@ class _Run:
     def _apply(self, step: str, resources: list[dict], merge: bool) -> None:
         done = None
         if resources:
-            done = self.store.apply(resources, merge=merge, known=self._known())
+            done = self.store.apply(resources, merge=merge, known=self._known(), judged=self.judged)
             self.written.update(done.created + done.updated)
             self.result.merge(done)
         self._log(step, done)
@@ -250,13 +251,15 @@ class _Run:
 
     def validate_all(self) -> None:
         """Judge every object this run may write, as it would be stored, before the first write (the
-        steps write in several calls, so the store's own check per call would come too late)."""
+        steps write in several calls, so the store's own check per call would come too late).
+        The judged Nodes are kept for the store, which then need not build and judge them again."""
+        self.judged = {}
         for kind, bodies in self.bodies.items():
             for body in bodies:
-                current = self.nodes.get(body["metadata"]["name"])
-                stored = CalicoStore._desired_state(current, body, merge=True)
+                name = body["metadata"]["name"]
+                stored = CalicoStore._desired_state(self.nodes.get(name), body, merge=True)
                 try:
-                    validate(stored, _owned=True)
+                    self.judged[key_for("Node", name)] = validate(stored, _owned=True)
                 except ValidationError as exc:
                     raise TopologyApplyError(f"{_describe_node(kind, body)}: {exc}") from None
         for key in ("bgpconfigurations", "bgppeers"):
