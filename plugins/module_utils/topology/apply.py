@@ -44,6 +44,7 @@ from ansible_collections.kubescale.calico.plugins.module_utils.calico.store impo
     CalicoStore,
     comparable,
 )
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client import EtcdClient
 from ansible_collections.kubescale.calico.plugins.module_utils.topology.inventory import (
     LABEL_GROUP,
     LABEL_RACK,
@@ -53,6 +54,7 @@ from ansible_collections.kubescale.calico.plugins.module_utils.topology.inventor
     LABEL_ZONE,
     TopologyError,
 )
+from ansible_collections.kubescale.calico.plugins.module_utils.topology.marker import AppliedMarker
 from ansible_collections.kubescale.calico.plugins.module_utils.topology.plan_shape import (
     validate_plan_shape,
 )
@@ -174,8 +176,12 @@ class _Run:
         self.plan = plan
         self.result = ApplyResult()
         self.nodes = {n["metadata"]["name"]: n for n in store.list("Node", page_size=1000)}
+        peers = store.list("BGPPeer")  # all of them, so that the marker can count the range read
+        self.peer_count = len(peers)
         self.peers = {
-            p["metadata"]["name"]: p for p in store.list("BGPPeer", labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE})
+            p["metadata"]["name"]: p
+            for p in peers
+            if (p["metadata"].get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
         }
         self.config = store.get("BGPConfiguration", "default")
         self.written: set[str] = set()
@@ -189,6 +195,10 @@ class _Run:
         self.plan = plan
         self.planned_nodes = [n["metadata"]["name"] for n in plan["resources"]["nodes"]]
         self.bodies = self.node_bodies()
+
+    def counts(self) -> list[int]:
+        """Keys read per managed range (marker.managed_ranges): Nodes, BGPPeers, BGPConfiguration default."""
+        return [len(self.nodes), self.peer_count, 0 if self.config is None else 1]
 
     def unplanned_nodes(self) -> list[str]:
         """Nodes in the datastore that the plan does not list (autoscaled, or gone from the inventory)."""
@@ -306,10 +316,21 @@ class _Run:
 def apply_plan(
     store: CalicoStore, plan: dict, phase: str = "all", prune: bool = True, keep_assignment: bool = True
 ) -> dict:
-    """Apply ``plan`` through ``store`` in the safe order; returns the module result fields."""
-    _check_plan(plan)
+    """Apply ``plan`` through ``store`` in the safe order; returns the module result fields.
+
+    A reapply that the applied-topology marker proves a no-op returns the recorded result after two
+    small reads (topology/marker.py); any other run reads everything, and one that wrote records
+    the marker."""
     if phase not in PHASES:
         raise TopologyApplyError(f"phase: {phase!r} must be one of {', '.join(PHASES)}")
+    client = getattr(store, "client", None)
+    marker = AppliedMarker(client if isinstance(client, EtcdClient) else None, plan, (phase, prune, keep_assignment))
+    cached = marker.cached_result()  # the same plan bytes as a run that passed every check below
+    if cached is not None:
+        if store.want_diff:
+            cached["diff"] = {"before": {}, "after": {}}
+        return cached
+    _check_plan(plan)
     if keep_assignment and not isinstance(plan.get("inputs"), dict):
         raise TopologyApplyError(
             "plan.inputs: missing, so the stored assignment cannot be kept; make the plan with this "
@@ -320,10 +341,25 @@ def apply_plan(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _apply(store, plan, phase, prune, keep_assignment)
+        out = _apply(store, plan, phase, prune, keep_assignment)[1]
+        if not store.check_mode:
+            _record_noop(store, marker, out, (plan, phase, prune, keep_assignment))
+        return out
     finally:
         if collecting:
             gc.enable()
+
+
+def _record_noop(store: CalicoStore, marker: AppliedMarker, out: dict, args: tuple) -> None:
+    """After a run that wrote: prove the new state a no-op with a check-mode run from a fresh read,
+    and record that run's result in the marker for the next reapply. A run that wrote nothing
+    writes nothing, not even the marker (a no-op leaves the etcd revision where it was)."""
+    if marker.digest is None or not out["changed"]:
+        return
+    marker.take_revision()
+    run, again = _apply(CalicoStore(store.client, check_mode=True, want_diff=False), *args)
+    if not again["changed"] and not again["retries"]:
+        marker.record(run.counts(), again)
 
 
 def _disagreements(plan: dict, previous: dict) -> int:
@@ -385,7 +421,7 @@ def _run_steps(run: _Run, phase: str, prune: bool) -> None:
                 run.prune_step()
 
 
-def _apply(store: CalicoStore, plan: dict, phase: str, prune: bool, keep_assignment: bool) -> dict:
+def _apply(store: CalicoStore, plan: dict, phase: str, prune: bool, keep_assignment: bool) -> tuple[_Run, dict]:
     run = _Run(store, plan)
     kept = {"source": "plan", "reflectors": 0, "clients": 0, "disagreed": 0}
     if keep_assignment and plan["mode"] == "route_reflector":  # a mesh has no assignment to keep
@@ -422,7 +458,7 @@ def _apply(store: CalicoStore, plan: dict, phase: str, prune: bool, keep_assignm
     )
     unplanned = run.unplanned_nodes()
     out["unplanned_nodes"] = {"count": len(unplanned), "names": unplanned[:UNPLANNED_SHOWN]}
-    return out
+    return run, out
 
 
 ACTIONS_SHOWN = 20
