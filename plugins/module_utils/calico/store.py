@@ -10,6 +10,7 @@ read); a batch that loses a race is re-read, re-planned and retried.
 from __future__ import annotations
 
 import copy
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -81,9 +82,9 @@ _CLOCK: list = [None, ""]  # (second, its RFC 3339 text): thousands of creates s
 
 def now_rfc3339() -> str:
     """The current UTC time in RFC 3339 with seconds, as Kubernetes metadata timestamps are written."""
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = int(time.time())  # whole seconds since the epoch: one cheap call per object created
     if _CLOCK[0] != now:
-        _CLOCK[:] = [now, now.strftime("%Y-%m-%dT%H:%M:%SZ")]
+        _CLOCK[:] = [now, datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")]
     return _CLOCK[1]
 
 
@@ -99,16 +100,31 @@ def new_object(desired: dict) -> dict:
     return body
 
 
+_IMMUTABLE = (str, int, float, bool, type(None))
+
+
+def _copy(value):
+    """A deep copy; JSON's types (what resources hold) without deepcopy's bookkeeping, anything else with it."""
+    kind = type(value)
+    if kind in _IMMUTABLE:
+        return value
+    if kind is dict:
+        return {key: _copy(item) for key, item in value.items()}
+    if kind is list:
+        return [_copy(item) for item in value]
+    return copy.deepcopy(value)
+
+
 def deep_merge(base: dict, update: dict) -> dict:
     """``update`` laid over ``base``: mappings merge key by key, None removes, anything else replaces."""
-    out = copy.deepcopy(base)
+    out = _copy(base)
     for key, value in update.items():
         if value is None:
             out.pop(key, None)
         elif isinstance(value, dict):  # also into a missing mapping, so nested None markers are dropped
             out[key] = deep_merge(out[key] if isinstance(out.get(key), dict) else {}, value)
         else:
-            out[key] = copy.deepcopy(value)
+            out[key] = _copy(value)
     return out
 
 
@@ -174,7 +190,7 @@ class CalicoStore:
         """The object that should be stored, given what is stored now."""
         if current is None:
             return new_object(desired)
-        body = copy.deepcopy(current)
+        body = _copy(current)
         body["metadata"].pop("resourceVersion", None)
         if merge:
             body["spec"] = deep_merge(current.get("spec") or {}, desired.get("spec") or {})
