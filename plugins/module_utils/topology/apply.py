@@ -192,6 +192,8 @@ class _Run:
 
     def use(self, plan: dict) -> None:
         """Apply ``plan`` (the one given, or the one made again from stored state)."""
+        if plan is self.plan and hasattr(self, "bodies"):
+            return  # the plan kept the stored assignment as it was: its bodies are already made
         self.plan = plan
         self.planned_nodes = [n["metadata"]["name"] for n in plan["resources"]["nodes"]]
         self.bodies = self.node_bodies()
