@@ -212,3 +212,18 @@ def test_the_module_finds_and_fixes_drift_after_a_marker_answered(etcd_single, c
     assert fixed["changed"] is True and fixed["updated"] == [key] and fixed["created"] == [key_for("Node", gone)]
     assert again["changed"] is False
     assert noop["summary"] == again["summary"]
+
+
+def test_a_failed_re_read_after_the_writes_fails_nothing(client, plan, monkeypatch):
+    real = apply_mod._Run.__init__
+
+    def init(self, store, plan):
+        if store.check_mode:  # the re-run that would prove the new state a no-op
+            raise EtcdError("etcd went away after the writes")
+        real(self, store, plan)
+
+    monkeypatch.setattr(apply_mod._Run, "__init__", init)
+    assert apply_plan(CalicoStore(client), plan)["changed"] is True
+    monkeypatch.setattr(apply_mod._Run, "__init__", real)
+    assert client.get(MARKER_KEY) is None
+    assert apply_plan(CalicoStore(client), plan)["changed"] is False

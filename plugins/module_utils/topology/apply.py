@@ -42,9 +42,10 @@ from ansible_collections.kubescale.calico.plugins.module_utils.calico.resources 
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.store import (
     ApplyResult,
     CalicoStore,
+    StoreError,
     comparable,
 )
-from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client import EtcdClient
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client import EtcdClient, EtcdError
 from ansible_collections.kubescale.calico.plugins.module_utils.topology.inventory import (
     LABEL_GROUP,
     LABEL_RACK,
@@ -320,8 +321,8 @@ def apply_plan(
 ) -> dict:
     """Apply ``plan`` through ``store`` in the safe order; returns the module result fields.
 
-    A reapply that the applied-topology marker proves a no-op returns the recorded result after two
-    small reads (topology/marker.py); any other run reads everything, and one that wrote records
+    A reapply that the applied-topology marker proves a no-op returns the recorded result after one
+    small request (topology/marker.py); any other run reads everything, and one that wrote records
     the marker."""
     if phase not in PHASES:
         raise TopologyApplyError(f"phase: {phase!r} must be one of {', '.join(PHASES)}")
@@ -359,7 +360,10 @@ def _record_noop(store: CalicoStore, marker: AppliedMarker, out: dict, args: tup
     if marker.digest is None or not out["changed"]:
         return
     marker.take_revision()
-    run, again = _apply(CalicoStore(store.client, check_mode=True, want_diff=False), *args)
+    try:
+        run, again = _apply(CalicoStore(store.client, check_mode=True, want_diff=False), *args)
+    except (EtcdError, StoreError, ValueError):  # the apply itself succeeded: only the marker is missed
+        return
     if not again["changed"] and not again["retries"]:
         marker.record(run.counts(), again)
 
