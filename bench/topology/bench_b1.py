@@ -6,7 +6,8 @@
 Datastore part (a real etcd 3.4 started here on a free loopback port in a temporary directory and
 stopped by PID at the end, also on failure), for each size:
   first apply      apply_plan() into an empty keyspace (what bgp_topology does)
-  no-op reapply    apply_plan() again with nothing to change
+  no-op reapply    apply_plan() again with nothing to change (answered by the applied-topology marker)
+  no-op, full read the same with the marker deleted first: every Node read and compared
   raw put          the same keys and values, unconditional puts in transactions of 128
   raw read         a paged read of those keys (pages of 1,000)
   per-resource     one get + one put per object, as a calicoctl-per-node loop does
@@ -46,6 +47,7 @@ from ansible_collections.kubescale.calico.plugins.module_utils.calico.resources 
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.store import CalicoStore  # noqa: E402
 from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client import MAX_TXN_OPS, Op  # noqa: E402
 from ansible_collections.kubescale.calico.plugins.module_utils.topology.apply import apply_plan  # noqa: E402
+from ansible_collections.kubescale.calico.plugins.module_utils.topology.marker import MARKER_KEY  # noqa: E402
 from ansible_collections.kubescale.calico.plugins.module_utils.topology.planner import plan_topology  # noqa: E402
 
 PREFIX = "/calico/"
@@ -123,7 +125,7 @@ def per_resource_cli(server, values: list[tuple[str, bytes]], sample: int) -> tu
 
 def bench_datastore(client, plan: dict, repeat: int) -> dict:
     values = stored_values(plan)
-    names = ("raw_put", "raw_read", "first_apply", "noop_apply", "per_resource")
+    names = ("raw_put", "raw_read", "first_apply", "noop_apply", "noop_full", "per_resource")
     times: dict[str, list[float]] = {k: [] for k in names}
 
     def raw_put():
@@ -149,6 +151,9 @@ def bench_datastore(client, plan: dict, repeat: int) -> dict:
         times["first_apply"].append(timed(lambda store=store: apply_plan(store, plan)))
         result: dict = {}
         times["noop_apply"].append(timed(lambda store=store, result=result: result.update(apply_plan(store, plan))))
+        assert result["changed"] is False
+        client.delete(MARKER_KEY)  # as after an edit elsewhere in etcd: the full read and compare
+        times["noop_full"].append(timed(lambda store=store, result=result: result.update(apply_plan(store, plan))))
         assert result["changed"] is False
         client.delete_prefix(PREFIX)
         times["per_resource"].append(timed(per_resource))
@@ -224,10 +229,11 @@ def verdict(value: float, limit: float, smaller: bool = True) -> str:
 
 def print_datastore(results: dict) -> None:
     print(f"B1 datastore (medians of {results['repeat']}; wall seconds, and CPU seconds of bench + etcd)")
-    names = ("raw_put", "raw_read", "first_apply", "noop_apply", "per_resource", "per_resource_cli")
+    names = ("raw_put", "raw_read", "first_apply", "noop_apply", "noop_full", "per_resource", "per_resource_cli")
     checks = (
         ("first apply / raw batched put", "first_apply", "raw_put", 1.2, True),
         ("no-op reapply / raw paged read", "noop_apply", "raw_read", 1.5, True),
+        ("no-op, full read / raw read", "noop_full", "raw_read", 1.5, True),
         ("per-resource / first apply", "per_resource", "first_apply", 10, False),
         ("per-resource CLI / first apply", "per_resource_cli", "first_apply", 10, False),
     )
@@ -243,7 +249,7 @@ def print_datastore(results: dict) -> None:
             )
     ds = results["datastore"]
     if 1000 in ds and 5000 in ds:
-        for key in ("first_apply", "noop_apply"):
+        for key in ("first_apply", "noop_apply", "noop_full"):
             wall = ds[5000][key] / ds[1000][key]
             cpu = ds[5000][key + "_cpu"] / ds[1000][key + "_cpu"]
             print(

@@ -60,6 +60,19 @@ def validate_qualified_key(key: Any, field: str) -> str:
     return key
 
 
+# Label keys and values already found valid: thousands of Nodes carry the same few (a pure check of
+# a string, so remembering a pass changes no outcome); bounded so that it cannot grow without end.
+_VALID_LABEL_KEYS: set[str] = set()
+_VALID_LABEL_VALUES: set[str] = set()
+_VALID_LABEL_MAX = 4096
+
+
+def _remember(known: set[str], text: str) -> None:
+    if len(known) >= _VALID_LABEL_MAX:
+        known.clear()
+    known.add(text)
+
+
 def validate_labels(labels: Any, field: str = "metadata.labels", allow_removal: bool = False) -> dict[str, str]:
     """Label keys and values; with ``allow_removal`` a None value means 'remove this label'."""
     if labels is None:
@@ -67,12 +80,17 @@ def validate_labels(labels: Any, field: str = "metadata.labels", allow_removal: 
     if not isinstance(labels, dict):
         raise ValidationError(f"{field}: must be a mapping of label keys to string values")
     for key, value in labels.items():
-        validate_qualified_key(key, field)
+        if type(key) is not str or key not in _VALID_LABEL_KEYS:
+            validate_qualified_key(key, field)
+            _remember(_VALID_LABEL_KEYS, key)
         if value is None and allow_removal:
+            continue
+        if type(value) is str and value in _VALID_LABEL_VALUES:
             continue
         if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE_RE.match(value):
             raise ValidationError(f"{field}.{key}: value {value!r} is not a valid label value "
                                   "(≤63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric)")
+        _remember(_VALID_LABEL_VALUES, value)
     return dict(labels)
 
 

@@ -286,6 +286,12 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _plain(item: Any, shape: Any) -> bool:
+    """The common leaves, judged without a call of :func:`check` (same verdict, no path built)."""
+    kind = type(item)
+    return (shape is STR and kind is str) or (shape is INT and kind is int) or (shape is BOOL and kind is bool)
+
+
 def check(value: Any, shape: Any, path: str) -> None:
     """Raise ValidationError naming ``path`` where ``value`` does not have ``shape``."""
     if shape is None:  # free-form (managedFields' fieldsV1): anything JSON
@@ -296,20 +302,21 @@ def check(value: Any, shape: Any, path: str) -> None:
         for key, item in value.items():
             if key not in shape:
                 raise ValidationError(f"{path}.{key}: unknown field")
-            if item is not None:  # JSON null: the Go zero value, i.e. unset
+            if item is not None and not _plain(item, shape[key]):  # None: the Go zero value, i.e. unset
                 check(item, shape[key], f"{path}.{key}")
     elif isinstance(shape, ListOf):
         if not isinstance(value, list):
             raise ValidationError(f"{path}: must be a list, got {_show(value)}")
         for index, item in enumerate(value):
-            check(item, shape.item, f"{path}[{index}]")
+            if not _plain(item, shape.item):
+                check(item, shape.item, f"{path}[{index}]")
     elif isinstance(shape, MapOf):
         if not isinstance(value, dict):
             raise ValidationError(f"{path}: must be a mapping, got {_show(value)}")
         for key, item in value.items():
             if not isinstance(key, str):
                 raise ValidationError(f"{path}: keys must be strings, got {_show(key)}")
-            if item is not None:  # a label removal marker in a merge body
+            if item is not None and not _plain(item, shape.value):  # None: a label removal marker
                 check(item, shape.value, f"{path}.{key}")
     elif isinstance(shape, Enum):
         if not (isinstance(value, str) and (value in shape.values or (shape.empty_ok and value == ""))):

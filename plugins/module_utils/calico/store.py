@@ -10,6 +10,7 @@ read); a batch that loses a race is re-read, re-planned and retried.
 from __future__ import annotations
 
 import copy
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -81,9 +82,9 @@ _CLOCK: list = [None, ""]  # (second, its RFC 3339 text): thousands of creates s
 
 def now_rfc3339() -> str:
     """The current UTC time in RFC 3339 with seconds, as Kubernetes metadata timestamps are written."""
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = int(time.time())  # whole seconds since the epoch: one cheap call per object created
     if _CLOCK[0] != now:
-        _CLOCK[:] = [now, now.strftime("%Y-%m-%dT%H:%M:%SZ")]
+        _CLOCK[:] = [now, datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")]
     return _CLOCK[1]
 
 
@@ -99,16 +100,31 @@ def new_object(desired: dict) -> dict:
     return body
 
 
+_IMMUTABLE = (str, int, float, bool, type(None))
+
+
+def _copy(value):
+    """A deep copy; JSON's types (what resources hold) without deepcopy's bookkeeping, anything else with it."""
+    kind = type(value)
+    if kind in _IMMUTABLE:
+        return value
+    if kind is dict:
+        return {key: _copy(item) for key, item in value.items()}
+    if kind is list:
+        return [_copy(item) for item in value]
+    return copy.deepcopy(value)
+
+
 def deep_merge(base: dict, update: dict) -> dict:
     """``update`` laid over ``base``: mappings merge key by key, None removes, anything else replaces."""
-    out = copy.deepcopy(base)
+    out = _copy(base)
     for key, value in update.items():
         if value is None:
             out.pop(key, None)
         elif isinstance(value, dict):  # also into a missing mapping, so nested None markers are dropped
             out[key] = deep_merge(out[key] if isinstance(out.get(key), dict) else {}, value)
         else:
-            out[key] = copy.deepcopy(value)
+            out[key] = _copy(value)
     return out
 
 
@@ -174,7 +190,7 @@ class CalicoStore:
         """The object that should be stored, given what is stored now."""
         if current is None:
             return new_object(desired)
-        body = copy.deepcopy(current)
+        body = _copy(current)
         body["metadata"].pop("resourceVersion", None)
         if merge:
             body["spec"] = deep_merge(current.get("spec") or {}, desired.get("spec") or {})
@@ -193,18 +209,20 @@ class CalicoStore:
         body["kind"], body["apiVersion"] = desired["kind"], desired["apiVersion"]
         return body
 
-    def _validate_all(self, resources: Iterable[dict], merge: bool) -> list[tuple[str, dict]]:
+    def _validate_all(self, resources: Iterable[dict], merge: bool,
+                      judged: dict[str, dict] | None = None) -> list[tuple[str, dict]]:
         """Check every resource before anything is read or written.
 
         Here: what names each object (so keys and duplicates are known). Each object is then
         judged whole as it would be stored, once the stored one is read and still before any
-        write, since a merge's partial spec may rely on stored fields.
+        write, since a merge's partial spec may rely on stored fields. A body whose key is in
+        ``judged`` was built by the caller and its stored form already judged whole.
         """
         seen: dict[str, int] = {}
         out = []
         for index, resource in enumerate(resources):
             try:
-                clean = validate_identity(resource)
+                clean = self._identity(resource, judged)
             except ValidationError as exc:
                 raise ValidationError(f"resources[{index}]: {exc}") from None
             key = key_of(clean)
@@ -215,16 +233,30 @@ class CalicoStore:
             out.append((key, clean))
         return out
 
+    @staticmethod
+    def _identity(resource: dict, judged: dict[str, dict] | None) -> dict:
+        if judged and isinstance(resource, dict) and resource.get("kind") == "Node":
+            try:
+                if key_of(resource) in judged:
+                    return resource
+            except (KeyError, TypeError, ValidationError):
+                pass
+        return validate_identity(resource)
+
     # -- writes ---------------------------------------------------------------------------------
     def apply(self, resources: Iterable[dict], merge: bool = True,
-              known: dict[str, dict | None] | None = None) -> ApplyResult:
+              known: dict[str, dict | None] | None = None, judged: dict[str, dict] | None = None) -> ApplyResult:
         """Create or update resources so that the store holds them; write only what differs.
 
         ``known``: objects the caller has just read (from :meth:`get`/:meth:`list`, keyed by etcd
         key; None = known absent). They stand in for the first read; compare-and-swap still guards
         every write, so a stale entry only costs a retry.
+        ``judged``: for keys in ``known``, the object to store as the caller built it from that
+        entry and judged with :func:`validate` (Node merges only); used as is on the first attempt,
+        a retry builds and judges it again from what it re-reads.
         """
-        pending = self._validate_all(resources, merge)
+        judged = {key: body for key, body in (judged or {}).items() if known and key in known}
+        pending = self._validate_all(resources, merge, judged)
         index_of = {key: index for index, (key, _unused) in enumerate(pending)}
         result = ApplyResult()
         for attempt in range(MAX_ATTEMPTS):
@@ -233,11 +265,14 @@ class CalicoStore:
             for key, desired in pending:
                 stored, revision = current.get(key, (None, 0))
                 try:
-                    body = self._desired_state(stored, desired, merge)
-                    if stored is not None and comparable(stored) == comparable(body):
-                        result.unchanged.append(key)  # nothing would change: no need to judge it again
-                        continue
-                    body = validate(body, _owned=True)
+                    if attempt == 0 and key in judged:
+                        body = judged[key]
+                    else:
+                        body = self._desired_state(stored, desired, merge)
+                        if stored is not None and comparable(stored) == comparable(body):
+                            result.unchanged.append(key)  # nothing would change: no need to judge it again
+                            continue
+                        body = validate(body, _owned=True)
                     check_immutable(stored, body)
                 except ValidationError as exc:
                     raise ValidationError(f"resources[{index_of[key]}]: {exc}") from None

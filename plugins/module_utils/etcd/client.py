@@ -412,6 +412,23 @@ class EtcdClient:
         resp = self._call("KV", "Range", rpc.RangeRequest(key=_b(key)))
         return _kv(resp.kvs[0]) if resp.kvs else None
 
+    def newest(self, key: str, ranges: list[tuple[str, bool]]) -> tuple[KeyValue | None, list[tuple[int, int]], int]:
+        """In one request, at one revision: ``key``; for each (key, is_prefix) range, how many keys it
+        holds and the newest mod_revision among them (0 when empty), with no value sent back; and
+        that revision.
+
+        (A deletion leaves no key behind: compare the count with one taken earlier.)
+        """
+        ops = [rpc.RequestOp(request_range=rpc.RangeRequest(key=_b(key)))]
+        for start, is_prefix in ranges:
+            ops.append(rpc.RequestOp(request_range=rpc.RangeRequest(
+                key=_b(start), range_end=prefix_end(_b(start)) if is_prefix else b"", keys_only=True, limit=1,
+                sort_order=rpc.RangeRequest.DESCEND, sort_target=rpc.RangeRequest.MOD)))
+        resp = self._call("KV", "Txn", rpc.TxnRequest(success=ops))
+        first, *rest = [item.response_range for item in resp.responses]
+        heads = [(int(r.count), int(r.kvs[0].mod_revision) if r.kvs else 0) for r in rest]
+        return (_kv(first.kvs[0]) if first.kvs else None), heads, int(resp.header.revision)
+
     def get_many(self, keys: list[str]) -> dict[str, KeyValue]:
         """Read several exact keys in transactions of at most MAX_TXN_OPS reads."""
         found: dict[str, KeyValue] = {}

@@ -45,8 +45,10 @@ from ansible_collections.kubescale.calico.plugins.module_utils.calico.resources 
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.store import (
     ApplyResult,
     CalicoStore,
+    StoreError,
     comparable,
 )
+from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client import EtcdClient, EtcdError
 from ansible_collections.kubescale.calico.plugins.module_utils.topology.inventory import (
     LABEL_GROUP,
     LABEL_RACK,
@@ -56,6 +58,7 @@ from ansible_collections.kubescale.calico.plugins.module_utils.topology.inventor
     LABEL_ZONE,
     TopologyError,
 )
+from ansible_collections.kubescale.calico.plugins.module_utils.topology.marker import AppliedMarker
 from ansible_collections.kubescale.calico.plugins.module_utils.topology.plan_shape import (
     validate_plan_shape,
 )
@@ -200,20 +203,31 @@ class _Run:
         self.plan = plan
         self.result = ApplyResult()
         self.nodes = {n["metadata"]["name"]: n for n in store.list("Node", page_size=1000)}
+        peers = store.list("BGPPeer")  # all of them, so that the marker can count the range read
+        self.peer_count = len(peers)
         self.peers = {
-            p["metadata"]["name"]: p for p in store.list("BGPPeer", labels={MANAGED_BY_LABEL: MANAGED_BY_VALUE})
+            p["metadata"]["name"]: p
+            for p in peers
+            if (p["metadata"].get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
         }
         self.config = store.get("BGPConfiguration", "default")
         self.written: set[str] = set()
+        self.judged: dict[str, dict] = {}  # Node key -> the object to store, judged by validate_all
         self.steps: list[dict] = []
         self.warnings: list[str] = []
         self.use(plan)
 
     def use(self, plan: dict) -> None:
         """Apply ``plan`` (the one given, or the one made again from stored state)."""
+        if plan is self.plan and hasattr(self, "bodies"):
+            return  # the plan kept the stored assignment as it was: its bodies are already made
         self.plan = plan
         self.planned_nodes = [n["metadata"]["name"] for n in plan["resources"]["nodes"]]
         self.bodies = self.node_bodies()
+
+    def counts(self) -> list[int]:
+        """Keys read per managed range (marker.managed_ranges): Nodes, BGPPeers, BGPConfiguration default."""
+        return [len(self.nodes), self.peer_count, 0 if self.config is None else 1]
 
     def unplanned_nodes(self) -> list[str]:
         """Nodes in the datastore that the plan does not list (autoscaled, or gone from the inventory)."""
@@ -248,7 +262,7 @@ class _Run:
     def _apply(self, step: str, resources: list[dict], merge: bool) -> None:
         done = None
         if resources:
-            done = self.store.apply(resources, merge=merge, known=self._known())
+            done = self.store.apply(resources, merge=merge, known=self._known(), judged=self.judged)
             self.written.update(done.created + done.updated)
             self.result.merge(done)
         self._log(step, done)
@@ -276,13 +290,15 @@ class _Run:
 
     def validate_all(self) -> None:
         """Judge every object this run may write, as it would be stored, before the first write (the
-        steps write in several calls, so the store's own check per call would come too late)."""
+        steps write in several calls, so the store's own check per call would come too late).
+        The judged Nodes are kept for the store, which then need not build and judge them again."""
+        self.judged = {}
         for kind, bodies in self.bodies.items():
             for body in bodies:
-                current = self.nodes.get(body["metadata"]["name"])
-                stored = CalicoStore._desired_state(current, body, merge=True)
+                name = body["metadata"]["name"]
+                stored = CalicoStore._desired_state(self.nodes.get(name), body, merge=True)
                 try:
-                    validate(stored, _owned=True)
+                    self.judged[key_for("Node", name)] = validate(stored, _owned=True)
                 except ValidationError as exc:
                     raise TopologyApplyError(f"{_describe_node(kind, body)}: {exc}") from None
         for key in ("bgpconfigurations", "bgppeers"):
@@ -330,10 +346,21 @@ def apply_plan(
     store: CalicoStore, plan: dict, phase: str = "all", prune: bool = True, keep_assignment: bool = True,
     progress: Callable[..., None] | None = None,
 ) -> dict:
-    """Apply ``plan`` through ``store`` in the safe order; returns the module result fields."""
-    _check_plan(plan)
+    """Apply ``plan`` through ``store`` in the safe order; returns the module result fields.
+
+    A reapply that the applied-topology marker proves a no-op returns the recorded result after one
+    small request (topology/marker.py); any other run reads everything, and one that wrote records
+    the marker."""
     if phase not in PHASES:
         raise TopologyApplyError(f"phase: {phase!r} must be one of {', '.join(PHASES)}")
+    client = getattr(store, "client", None)
+    marker = AppliedMarker(client if isinstance(client, EtcdClient) else None, plan, (phase, prune, keep_assignment))
+    cached = marker.cached_result()  # the same plan bytes as a run that passed every check below
+    if cached is not None:
+        if store.want_diff:
+            cached["diff"] = {"before": {}, "after": {}}
+        return cached
+    _check_plan(plan)
     if keep_assignment and not isinstance(plan.get("inputs"), dict):
         raise TopologyApplyError(
             "plan.inputs: missing, so the stored assignment cannot be kept; make the plan with this "
@@ -344,10 +371,28 @@ def apply_plan(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _apply(store, plan, phase, prune, keep_assignment, progress)
+        out = _apply(store, plan, phase, prune, keep_assignment, progress)[1]
+        if not store.check_mode:
+            _record_noop(store, marker, out, (plan, phase, prune, keep_assignment))
+        return out
     finally:
         if collecting:
             gc.enable()
+
+
+def _record_noop(store: CalicoStore, marker: AppliedMarker, out: dict, args: tuple) -> None:
+    """After a run that wrote: prove the new state a no-op with a check-mode run from a fresh read,
+    and record that run's result in the marker for the next reapply. A run that wrote nothing
+    writes nothing, not even the marker (a no-op leaves the etcd revision where it was)."""
+    if marker.digest is None or not out["changed"]:
+        return
+    marker.take_revision()
+    try:
+        run, again = _apply(CalicoStore(store.client, check_mode=True, want_diff=False), *args)
+    except (EtcdError, StoreError, ValueError):  # the apply itself succeeded: only the marker is missed
+        return
+    if not again["changed"] and not again["retries"]:
+        marker.record(run.counts(), again)
 
 
 def _disagreements(plan: dict, previous: dict) -> int:
@@ -440,7 +485,7 @@ def _run_steps(run: _Run, phase: str, prune: bool) -> None:
 
 
 def _apply(store: CalicoStore, plan: dict, phase: str, prune: bool, keep_assignment: bool,
-           progress: Callable[..., None] | None = None) -> dict:
+           progress: Callable[..., None] | None = None) -> tuple[_Run, dict]:
     run = _Run(store, plan, progress)
     kept = {"source": "plan", "reflectors": 0, "clients": 0, "disagreed": 0}
     if keep_assignment and plan["mode"] == "route_reflector":  # a mesh has no assignment to keep
@@ -477,7 +522,7 @@ def _apply(store: CalicoStore, plan: dict, phase: str, prune: bool, keep_assignm
     )
     unplanned = run.unplanned_nodes()
     out["unplanned_nodes"] = {"count": len(unplanned), "names": unplanned[:UNPLANNED_SHOWN]}
-    return out
+    return run, out
 
 
 ACTIONS_SHOWN = 20
