@@ -53,16 +53,21 @@ class RenderError(ValueError):
     """The node cannot be rendered (unknown, or no IPv4 BGP address)."""
 
 
-def read_datastore(client, page_size: int = 1000) -> dict[str, list]:
-    """Nodes, BGPPeers, BGPConfigurations and IPPools from etcd, plus ``blocks``: {node: [cidr]}."""
-    objects = objects_from_kvs(client.range(KEY_ROOT, page_size=page_size))
+def read_datastore(client, page_size: int = 1000, revision: int | None = None) -> dict:
+    """Nodes, BGPPeers, BGPConfigurations and IPPools from etcd, plus ``blocks``: {node: [cidr]}.
+
+    Both reads are at one revision (``revision``, else the current one), stored as ``revision``.
+    """
+    revision = revision or client.revision()
+    objects: dict = objects_from_kvs(client.range(KEY_ROOT, page_size=page_size, revision=revision))
     blocks: dict[str, list[str]] = {}
-    for kv in client.range(HOST_PREFIX, page_size=page_size, keys_only=True):
+    for kv in client.range(HOST_PREFIX, page_size=page_size, keys_only=True, revision=revision):
         key = kv.key if isinstance(kv.key, str) else kv.key.decode()
         parts = key[len(HOST_PREFIX) :].split("/")
         if len(parts) == 4 and parts[1] == "ipv4" and parts[2] == "block":
             blocks.setdefault(parts[0], []).append(parts[3].replace("-", "/"))
     objects["blocks"] = {node: sorted(cidrs) for node, cidrs in blocks.items()}
+    objects["revision"] = revision
     return objects
 
 
