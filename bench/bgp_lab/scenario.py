@@ -214,10 +214,13 @@ class Probe:
         missing_nodes = 0
         unanswered = 0
         for name, table in got.items():
+            had = self.baseline.get(name)  # None: excluded while this sample ran
+            if had is None:
+                continue
             if table is None:
                 unanswered += 1
                 continue
-            gone = self.baseline[name] - table - self.excluded_blocks
+            gone = had - table - self.excluded_blocks
             lost += len(gone)
             missing_nodes += bool(gone)
             self.lost_pairs.update((name, b) for b in gone)
