@@ -133,9 +133,36 @@ def measure(kind: str, args, workdir: Path, log=print) -> dict:
     return row
 
 
+def table(runs: list[dict]) -> str:
+    """Markdown rows of the datastore-driven runs."""
+    rows = [
+        "| scenario | N | reflectors (clusters) | every node has every block | transition | probe samples | "
+        "max pairs lost at a sample | distinct pairs lost | nodes that lost a block | PSS total | load before |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        p = r.get("probe") or r.get("failover") or {}
+        what = {
+            "rr": "reflectors, one stopped",
+            "multi": "multi-cluster, one reflector per cluster stopped",
+            "switch": f"live mesh -> reflectors ({r.get('phase')})",
+            "join": "node joins outside the inventory",
+        }
+        conv = f"{r['converged_s']} s" if r.get("converged_s") else r.get("outcome", "")
+        trans = r.get("switch_converged_s") or r.get("join_converged_s")
+        pss = f"{r['pss_total_mib'] / 1024:.2f} GiB" if r.get("pss_total_mib") else "—"
+        rows.append(
+            f"| {what[r['kind']]} | {r['n']} | {r.get('reflectors', '—')} ({r.get('clusters', '—')}) | {conv} | "
+            f"{f'{trans} s' if trans else '—'} | {p.get('samples', '—')} over {p.get('observed_s', '—')} s | "
+            f"{p.get('max_lost_pairs_at_a_sample', '—')} | {p.get('distinct_pairs_lost', '—')} | "
+            f"{p.get('nodes_that_lost_a_block', '—')} | {pss} | {r.get('load_avg_before', '')} |"
+        )
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("kind", choices=["rr", "multi", "switch", "join"])
+    ap.add_argument("kind", choices=["rr", "multi", "switch", "join", "table"], help="table: print --out's runs")
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--reflectors", type=int, default=2, help="reflector candidates (first nodes)")
     ap.add_argument("--capacity", type=int, default=1000, help="clients per reflector (rr_capacity)")
@@ -146,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("bench/bgp_lab/results.json"))
     ap.add_argument("--plot", type=Path, help="write the probe timelines of --out as PNG (matplotlib)")
     args = ap.parse_args(argv)
+    if args.kind == "table":
+        print(table(json.loads(args.out.read_text()).get("datastore_runs", [])))
+        return 0
     if os.geteuid() != 0:
         ap.error("needs root: it creates network namespaces")
     t = time.monotonic()
