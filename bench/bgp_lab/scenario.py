@@ -150,9 +150,11 @@ class Scenario:
             time.sleep(0.5)
         return False
 
-    def tables(self, names: list[str] | None = None) -> dict[str, set[str] | None]:
+    def tables(self, names: list[str] | None = None, pool: ThreadPoolExecutor | None = None) -> dict:
+        """{node: its pool prefixes, None if it did not answer}; ``pool``: the probe's own threads."""
         names = self.nodes if names is None else names
-        return dict(zip(names, self.pool.map(lambda x: table_blocks(self.lab, x), names), strict=True))
+        runner = pool or self.pool
+        return dict(zip(names, runner.map(lambda x: table_blocks(self.lab, x), names), strict=True))
 
     def wait_converged(self, deadline: float) -> tuple[float | None, int, str]:
         """Until every running node has every running node's block: (seconds since t0, done, outcome)."""
@@ -187,10 +189,11 @@ class Probe:
         self.lost_pairs: set[tuple[str, str]] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._pool = ThreadPoolExecutor(4)  # its own threads: a probe round never delays a sync
         self.t0 = 0.0
 
     def start(self) -> Probe:
-        self.baseline = {n: t for n, t in self.sc.tables().items() if t is not None}
+        self.baseline = {n: t for n, t in self.sc.tables(pool=self._pool).items() if t is not None}
         self.t0 = time.monotonic()
         self.sc.probes.append(self)
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -209,7 +212,7 @@ class Probe:
 
     def sample(self) -> dict:
         names = [n for n in self.baseline if n not in self.sc.stopped]
-        got = self.sc.tables(names)
+        got = self.sc.tables(names, self._pool)
         lost = 0
         missing_nodes = 0
         unanswered = 0
@@ -237,7 +240,8 @@ class Probe:
     def stop(self) -> dict:
         self._stop.set()
         if self._thread:
-            self._thread.join(timeout=120)
+            self._thread.join(timeout=300)
+        self._pool.shutdown(wait=False, cancel_futures=True)
         return self.summary()
 
     def summary(self) -> dict:
