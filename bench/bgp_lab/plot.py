@@ -78,9 +78,15 @@ def plot_timelines(runs: list[dict], out: Path) -> None:
             "multi": "one reflector per cluster stopped",
             "join": "node joins",
         }[run["kind"]]
-        ax.plot([s["t"] for s in line], [s["lost_pairs"] for s in line], marker=".", label=f"{what}, N={run['n']}")
+        ax.plot(
+            [s["t"] for s in line],
+            [s["lost_pairs"] for s in line],
+            marker=".",
+            drawstyle="steps-post",
+            label=f"{what}, N={run['n']}",
+        )
     ax.set(
-        xlabel="seconds since the probe started (about 1 sample/s, every node's table)",
+        xlabel="seconds since the probe started (dots: samples of every node's table, ~1/s or as load allows)",
         ylabel="(node, block) pairs lost",
         title="Reachability through transitions (real BIRD, from etcd)",
     )
