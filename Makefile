@@ -32,10 +32,11 @@ bench-topology: link   ## B1: topology apply vs raw etcd, plan.yml vs a hostvars
 bench-migration: link  ## B2: seed-scale Calico v1 -> v3 migration vs raw read+write and etcdctl migrate (~5 min)
 	python3 -u bench/migration/run_b2.py --repeat 2
 
-bench-bgp: link        ## BGP lab: real BIRD in namespaces, mesh vs route reflectors (root; ~40 min)
-	python3 -u bench/bgp_lab/run.py --rr 50,100,200,400,1000 --mesh 50,100,200 --timeout 600 --observe 30 --out bench/bgp_lab/results.json
-	python3 -u bench/bgp_lab/run.py --rr '' --mesh 400 --timeout 900 --append --out bench/bgp_lab/results.json
-	python3 -u bench/bgp_lab/run.py --rr '' --mesh 1000 --timeout 300 --append --out bench/bgp_lab/results.json --plot docs/img/bgp-lab.png
+bench-bgp: link        ## BGP lab from etcd: real BIRD in namespaces, configs rendered from the datastore (root; ~40 min)
+	nice -n 10 python3 -u bench/bgp_lab/run.py rr --n 1000 --observe 30
+	nice -n 10 python3 -u bench/bgp_lab/run.py multi --n 2000 --reflectors 4 --capacity 1000 --observe 30
+	nice -n 10 python3 -u bench/bgp_lab/run.py switch --n 400 --observe 20
+	nice -n 10 python3 -u bench/bgp_lab/run.py join --n 400 --observe 10 --plot docs/img/bgp-lab-transitions.png
 
 clean:
 	rm -rf tests/output .pytest_cache kubescale-calico-*.tar.gz

@@ -66,6 +66,7 @@ class Lab:
     ports_per_bridge: int = 500
     nice: int = 10
     hosts: dict[str, Host] = field(default_factory=dict)
+    leaves: int = 0
 
     @property
     def hub(self) -> str:
@@ -75,22 +76,36 @@ class Lab:
     def create(self, hosts: list[tuple[str, str]]) -> None:
         """Create the hub, the bridges and one namespace per ``(name, ip)``."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        for i, (name, ip) in enumerate(hosts):
-            self.hosts[name] = Host(name, ip, f"{self.prefix}{i}", i)
-        _ip_batch([f"netns add {self.hub}"] + [f"netns add {h.netns}" for h in self.hosts.values()])
-        leaves = (len(hosts) + self.ports_per_bridge - 1) // self.ports_per_bridge
-        hub = ["link add br0 type bridge", "link set br0 up"]
-        for leaf in range(1, leaves + 1):
-            hub += [f"link add br{leaf} type bridge", f"link set br{leaf} up",
-                    f"link add up{leaf} type veth peer name dn{leaf}",
-                    f"link set up{leaf} master br{leaf} up", f"link set dn{leaf} master br0 up"]
-        for h in self.hosts.values():
+        _ip_batch([f"netns add {self.hub}"])
+        _ip_batch(["link add br0 type bridge", "link set br0 up"], self.hub)
+        self.add_hosts(hosts)
+
+    def add_hosts(self, hosts: list[tuple[str, str]]) -> None:
+        """One more namespace per ``(name, ip)`` on the segment (a node that joins later)."""
+        new = []
+        for name, ip in hosts:
+            self.hosts[name] = Host(name, ip, f"{self.prefix}{len(self.hosts)}", len(self.hosts))
+            new.append(self.hosts[name])
+        _ip_batch([f"netns add {h.netns}" for h in new])
+        hub = []
+        for h in new:
             leaf = 1 + h.index // self.ports_per_bridge
-            hub += [f"link add h{h.index} type veth peer name eth0 address {mac_for(h.ip)} netns {h.netns}",
-                    f"link set h{h.index} master br{leaf} up"]
+            if leaf > self.leaves:
+                self.leaves = leaf
+                hub += [
+                    f"link add br{leaf} type bridge",
+                    f"link set br{leaf} up",
+                    f"link add up{leaf} type veth peer name dn{leaf}",
+                    f"link set up{leaf} master br{leaf} up",
+                    f"link set dn{leaf} master br0 up",
+                ]
+            hub += [
+                f"link add h{h.index} type veth peer name eth0 address {mac_for(h.ip)} netns {h.netns}",
+                f"link set h{h.index} master br{leaf} up",
+            ]
         _ip_batch(hub, self.hub)
         with ThreadPoolExecutor(8) as pool:
-            list(pool.map(self._setup_host, self.hosts.values()))
+            list(pool.map(self._setup_host, new))
 
     def _setup_host(self, h: Host) -> None:
         _ip_batch(["link set lo up", f"addr add {h.ip}/{self.prefixlen} dev eth0", "link set eth0 up"], h.netns)
@@ -98,8 +113,13 @@ class Lab:
     def add_neighbours(self, name: str, peers: list[str]) -> None:
         """Permanent ARP entries in ``name``'s namespace for the given peer hosts."""
         h = self.hosts[name]
-        _ip_batch([f"neigh replace {self.hosts[p].ip} lladdr {mac_for(self.hosts[p].ip)} dev eth0 nud permanent"
-                   for p in peers], h.netns)
+        _ip_batch(
+            [
+                f"neigh replace {self.hosts[p].ip} lladdr {mac_for(self.hosts[p].ip)} dev eth0 nud permanent"
+                for p in peers
+            ],
+            h.netns,
+        )
 
     # -- daemons ---------------------------------------------------------------------------
     def start(self, name: str, config: str, bird: str = "bird", nofile: int = 4096) -> Host:
@@ -111,9 +131,26 @@ class Lab:
         log = open(self.workdir / f"{name}.out", "ab")  # noqa: SIM115 - handed to the child
         # nice, prlimit and nsenter each exec the next program: the PID we keep is BIRD's
         h.proc = subprocess.Popen(
-            ["nice", "-n", str(self.nice), "prlimit", f"--nofile={nofile}:{nofile}",
-             "nsenter", f"--net=/run/netns/{h.netns}", "--", bird, "-f", "-c", h.config, "-s", h.socket],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, close_fds=True,
+            [
+                "nice",
+                "-n",
+                str(self.nice),
+                "prlimit",
+                f"--nofile={nofile}:{nofile}",
+                "nsenter",
+                f"--net=/run/netns/{h.netns}",
+                "--",
+                bird,
+                "-f",
+                "-c",
+                h.config,
+                "-s",
+                h.socket,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            close_fds=True,
         )
         log.close()
         h.started_at = time.monotonic()
@@ -130,6 +167,13 @@ class Lab:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"BIRD for {name} did not open {h.socket} in {timeout} s")
                 time.sleep(0.05)
+
+    def reconfigure(self, name: str, config: str) -> str:
+        """Write ``config`` and have the running BIRD load it (``birdc configure``); returns its answer."""
+        h = self.hosts[name]
+        Path(h.config).write_text(config)
+        with BirdClient(h.socket, 60) as client:
+            return client.configure()
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         h = self.hosts[name]
@@ -172,8 +216,9 @@ class Lab:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(timeout=30)
-        existing = set(subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
-                                      check=False).stdout.split())
+        existing = set(
+            subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout.split()
+        )
         names = [h.netns for h in self.hosts.values()] + [self.hub]
         _ip_batch([f"netns del {n}" for n in names if n in existing])
         for h in self.hosts.values():

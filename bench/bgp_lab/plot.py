@@ -1,4 +1,5 @@
-"""Plot convergence time and BGP sessions vs N for both modes (PNG)."""
+"""Plots (PNG): convergence and sessions vs N (plan-driven runs, ``results``), and the probe's
+reachability timelines of the datastore-driven runs (``datastore_runs``)."""
 
 from __future__ import annotations
 
@@ -23,22 +24,74 @@ def plot(results: list[dict], out: Path) -> None:
             if r["converged_s"] is None:
                 bound = r["timeout_s"]
                 ax1.scatter([r["n"]], [bound], marker="x", s=80, color=color)
-                ax1.annotate(f"not converged in {bound:.0f} s\n({r['converged_nodes']}/{r['n']} nodes)",
-                             (r["n"], bound), textcoords="offset points", xytext=(-120, -28), fontsize=8,
-                             color=color)
-        ax2.plot([r["n"] for r in rows], [r["plan_sessions"] for r in rows], marker=marker, color=color,
-                 label=f"{label} (planned)")
+                ax1.annotate(
+                    f"not converged in {bound:.0f} s\n({r['converged_nodes']}/{r['n']} nodes)",
+                    (r["n"], bound),
+                    textcoords="offset points",
+                    xytext=(-120, -28),
+                    fontsize=8,
+                    color=color,
+                )
+        ax2.plot(
+            [r["n"] for r in rows],
+            [r["plan_sessions"] for r in rows],
+            marker=marker,
+            color=color,
+            label=f"{label} (planned)",
+        )
         est = [r for r in rows if r["sessions_established"] is not None]
-        ax2.scatter([r["n"] for r in est], [r["sessions_established"] for r in est], marker="+", s=120,
-                    color="black", zorder=3)
-    ax1.set(xlabel="Calico nodes (N)", ylabel="seconds until every node has every block",
-            title="BGP convergence (BIRD 2, 2 cores)")
+        ax2.scatter(
+            [r["n"] for r in est], [r["sessions_established"] for r in est], marker="+", s=120, color="black", zorder=3
+        )
+    ax1.set(
+        xlabel="Calico nodes (N)",
+        ylabel="seconds until every node has every block",
+        title="BGP convergence (BIRD 2, 2 cores)",
+    )
     ax1.grid(alpha=0.3)
     ax1.legend()
-    ax2.set(xlabel="Calico nodes (N)", ylabel="BGP sessions", yscale="log",
-            title="BGP sessions (+ = counted Established)")
+    ax2.set(
+        xlabel="Calico nodes (N)", ylabel="BGP sessions", yscale="log", title="BGP sessions (+ = counted Established)"
+    )
     ax2.grid(alpha=0.3, which="both")
     ax2.legend()
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+
+
+def plot_timelines(runs: list[dict], out: Path) -> None:
+    """(node, block) pairs missing per probe sample over time, one line per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    for run in runs:
+        line = run.get("timeline") or []
+        if not line:
+            continue
+        what = {
+            "switch": f"mesh -> reflectors ({run.get('phase')})",
+            "rr": "one reflector stopped",
+            "multi": "one reflector per cluster stopped",
+            "join": "node joins",
+        }[run["kind"]]
+        ax.plot(
+            [s["t"] for s in line],
+            [s["lost_pairs"] for s in line],
+            marker=".",
+            drawstyle="steps-post",
+            label=f"{what}, N={run['n']}",
+        )
+    ax.set(
+        xlabel="seconds since the probe started (dots: samples of every node's table, ~1/s or as load allows)",
+        ylabel="(node, block) pairs lost",
+        title="Reachability through transitions (real BIRD, from etcd)",
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)

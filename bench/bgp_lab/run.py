@@ -1,14 +1,22 @@
-"""Scale lab driver: mesh vs route reflectors with real BIRD, one network namespace per daemon.
+"""Scale lab driver, datastore-driven: the plan goes into a real etcd through the collection's apply,
+every BIRD is configured only from etcd (``bird_render``), one network namespace per daemon.
 
-Run as root from the repository root, e.g.::
+Run as root from the repository root, one measurement per call, e.g.::
 
-    python bench/bgp_lab/run.py --rr 50,100,200,400,1000 --mesh 50,100,200,400,1000 \\
-        --timeout 240 --out bench/bgp_lab/results.json --plot docs/img/bgp-lab.png
+    nice -n 10 python bench/bgp_lab/run.py rr --n 1000
+    nice -n 10 python bench/bgp_lab/run.py multi --n 2000 --reflectors 4 --capacity 1000
+    nice -n 10 python bench/bgp_lab/run.py switch --n 400
+    nice -n 10 python bench/bgp_lab/run.py join --n 400
 
-Each size is run once per mode, one after the other; every run is bounded by ``--timeout`` (from
-the first daemon's start) and by free memory (``--min-free-mib``), and is torn down by PID before
-the next one. The mesh is listed last so the hardest run comes at the end. The baseline in the
-printed table is the route-reflector run of the same N: ratios are mesh / reflectors.
+* ``rr`` / ``multi``: reflectors (``multi``: as many clusters as ``--capacity`` needs), converge, then
+  stop one reflector of each cluster (SIGTERM) and probe every node for ``--observe`` seconds;
+* ``switch``: a mesh converges, then the reflector plan is applied as site.yml does (``prepare``,
+  wait for every rendered session, ``finish``; ``--phase all`` applies it at once), every revision
+  the apply wrote synced back to back, probed throughout;
+* ``join``: reflectors converge, then a Node the inventory does not know is written to etcd.
+
+Every run is bounded by ``--timeout``, torn down by PID, and appended to ``--out`` with its probe
+timeline (``--plot`` draws the timelines of all runs in ``--out``).
 """
 
 from __future__ import annotations
@@ -18,17 +26,14 @@ import json
 import os
 import platform
 import shlex
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bgp_lab.configs import make_plan
-from bgp_lab.scenario import mem_available_kib, run
-
-
-def _sizes(text: str) -> list[int]:
-    return [int(x) for x in text.split(",") if x.strip()]
+from bgp_lab.configs import LabEtcd, add_node, apply, host_ip, make_plan, seed_ipam
+from bgp_lab.scenario import Probe, Scenario, mem_available_kib
 
 
 def _bird_version() -> str:
@@ -36,82 +41,163 @@ def _bird_version() -> str:
     return (out.stdout + out.stderr).strip()
 
 
-def table(results: list[dict]) -> str:
-    rows = ["| mode | N | daemons | plan sessions | established | max sessions/daemon | "
-            "every node has every block | last route change | PSS total | PSS max | reflector killed |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in results:
-        conv = (f"{r['converged_s']:.1f} s ({r['converged_s'] - r['started_s']:.1f} s after the last start)"
-                if r["converged_s"] is not None else r["outcome"])
-        quiet = f"{r['last_route_change_s']:.1f} s" if r.get("last_route_change_s") is not None else "—"
-        fo = r.get("failover") or {}
-        killed = (f"{fo['nodes_with_all_blocks_at_end']}/{r['n']} nodes kept all blocks "
-                  f"({len(fo['nodes_that_lost_a_block'])} lost one) over {fo['observed_s']} s"
-                  if fo else "—")
-        rows.append(f"| {r['mode']} | {r['n']} | {r['daemons']} | {r['plan_sessions']} | "
-                    f"{r['sessions_established'] if r['sessions_established'] is not None else '—'} | "
-                    f"{r['sessions_per_daemon_max'] if r['sessions_per_daemon_max'] is not None else '—'} | "
-                    f"{conv} | {quiet} | {r['pss_total_mib'] / 1024:.2f} GiB | {r['pss_max_mib']:.1f} MiB | {killed} |")
+def _converge(sc: Scenario, plan: dict, timeout: float, log) -> dict:
+    t = time.monotonic()
+    apply(sc.client, plan)
+    seed_ipam(sc.client, plan)
+    applied = time.monotonic() - t
+    sc.t0 = time.monotonic()
+    sc.sync()
+    started = time.monotonic() - sc.t0
+    secs, done, outcome = sc.wait_converged(time.monotonic() + timeout)
+    log(f"{plan['mode']} N={len(plan['nodes'])}: {outcome} in {secs} s ({done} nodes)")
+    return {
+        "apply_s": round(applied, 2),
+        "started_s": round(started, 1),
+        "converged_s": round(secs, 1) if secs else None,
+        "converged_nodes": done,
+        "outcome": outcome,
+    }
+
+
+def _failover(sc: Scenario, plan: dict, observe: float) -> dict:
+    """Stop the first reflector of every cluster; probe."""
+    victims = {}
+    for r in plan["reflectors"]:
+        victims.setdefault(r["cluster_id"], r["name"])
+    probe = Probe(sc).start()
+    time.sleep(2)
+    for name in victims.values():
+        probe.exclude(name)
+        sc.stop(name, signal.SIGTERM)
+    time.sleep(observe)
+    out = probe.stop()
+    out["stopped"] = sorted(victims.values())
+    missing = sc.tables()
+    want = sc.expected()
+    out["nodes_with_every_block_at_end"] = sum(1 for t in missing.values() if t is not None and want <= t)
+    out["timeline"] = probe.samples
+    return out
+
+
+def measure(kind: str, args, workdir: Path, log=print) -> dict:
+    etcd = LabEtcd(workdir / "etcd").start()
+    row: dict = {"kind": kind, "n": args.n, "load_avg_before": " ".join(Path("/proc/loadavg").read_text().split()[:3])}
+    try:
+        with etcd.client() as client, Scenario(client, workdir / "lab", log=log) as sc:
+            if kind == "switch":
+                row.update(_converge(sc, make_plan(args.n, "mesh"), args.timeout, log))
+                if row["outcome"] != "converged":
+                    return row
+                rr = make_plan(args.n, "route_reflector", args.reflectors, args.capacity)
+                probe = Probe(sc, interval=1.0).start()
+                time.sleep(3)
+                t = time.monotonic()
+                if args.phase == "all":
+                    row["steps"] = sc.transition(rr, "all")
+                else:
+                    row["steps"] = sc.transition(rr, "prepare")
+                    row["sessions_up"] = sc.wait_sessions(time.monotonic() + args.timeout)
+                    row["steps"] += sc.transition(rr, "finish")
+                secs, _done, _outcome = sc.wait_converged(time.monotonic() + args.timeout)
+                row["switch_converged_s"] = round(time.monotonic() - t, 1) if secs else None
+                time.sleep(args.observe)
+                row["probe"] = probe.stop()
+                row["phase"] = args.phase
+                row["timeline"] = probe.samples
+                return row
+            plan = make_plan(args.n, "route_reflector", args.reflectors, args.capacity)
+            row["clusters"] = len({r["cluster_id"] for r in plan["reflectors"]})
+            row["reflectors"] = len(plan["reflectors"])
+            row.update(_converge(sc, plan, args.timeout, log))
+            if row["outcome"] != "converged":
+                return row
+            if kind == "join":
+                probe = Probe(sc).start()
+                time.sleep(2)
+                t = time.monotonic()
+                add_node(client, "joined-0", host_ip(args.n + 10))
+                row["sync"] = sc.sync()
+                secs, _done, _outcome = sc.wait_converged(time.monotonic() + args.timeout)
+                row["join_converged_s"] = round(time.monotonic() - t, 1) if secs else None
+                time.sleep(args.observe)
+                row["probe"] = probe.stop()
+                row["timeline"] = probe.samples
+            else:
+                row["failover"] = _failover(sc, plan, args.observe)
+                row["timeline"] = row["failover"].pop("timeline")
+            pss = [sc.lab.pss_kib(n) for n in sc.nodes]
+            row["pss_total_mib"] = round(sum(pss) / 1024, 1)
+    finally:
+        etcd.stop()
+    return row
+
+
+def table(runs: list[dict]) -> str:
+    """Markdown rows of the datastore-driven runs."""
+    rows = [
+        "| scenario | N | reflectors (clusters) | every node has every block | transition | probe samples | "
+        "max pairs lost at a sample | distinct pairs lost | nodes that lost a block | PSS total | load before |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        p = r.get("probe") or r.get("failover") or {}
+        what = {
+            "rr": "reflectors, one stopped",
+            "multi": "multi-cluster, one reflector per cluster stopped",
+            "switch": f"live mesh -> reflectors ({r.get('phase')})",
+            "join": "node joins outside the inventory",
+        }
+        conv = f"{r['converged_s']} s" if r.get("converged_s") else r.get("outcome", "")
+        trans = r.get("switch_converged_s") or r.get("join_converged_s")
+        pss = f"{r['pss_total_mib'] / 1024:.2f} GiB" if r.get("pss_total_mib") else "—"
+        rows.append(
+            f"| {what[r['kind']]} | {r['n']} | {r.get('reflectors', '—')} ({r.get('clusters', '—')}) | {conv} | "
+            f"{f'{trans} s' if trans else '—'} | {p.get('samples', '—')} over {p.get('observed_s', '—')} s | "
+            f"{p.get('max_lost_pairs_at_a_sample', '—')} | {p.get('distinct_pairs_lost', '—')} | "
+            f"{p.get('nodes_that_lost_a_block', '—')} | {pss} | {r.get('load_avg_before', '')} |"
+        )
     return "\n".join(rows)
-
-
-def ratios(results: list[dict]) -> str:
-    rr = {r["n"]: r for r in results if r["mode"] == "route_reflector"}
-    lines = []
-    for r in results:
-        base = rr.get(r["n"])
-        if r["mode"] != "mesh" or not base or not base["converged_s"]:
-            continue
-        t = f"{r['converged_s'] / base['converged_s']:.1f}x" if r["converged_s"] else "n/a (mesh did not converge)"
-        sessions = r["plan_sessions"] / base["plan_sessions"]
-        pss = r["pss_total_mib"] / base["pss_total_mib"]
-        lines.append(f"N={r['n']}: mesh/RR convergence {t}, sessions {sessions:.0f}x, PSS {pss:.1f}x")
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rr", type=_sizes, default=[50, 100, 200, 400, 1000], help="sizes with 2 reflectors")
-    ap.add_argument("--mesh", type=_sizes, default=[50, 100, 200, 400, 1000], help="full-mesh sizes")
-    ap.add_argument("--timeout", type=float, default=240, help="bound of each run, seconds")
-    ap.add_argument("--observe", type=float, default=20, help="seconds to watch after killing a reflector")
-    ap.add_argument("--min-free-mib", type=int, default=3072, help="abort a run below this MemAvailable")
+    ap.add_argument("kind", choices=["rr", "multi", "switch", "join", "table"], help="table: print --out's runs")
+    ap.add_argument("--n", type=int, default=100)
+    ap.add_argument("--reflectors", type=int, default=2, help="reflector candidates (first nodes)")
+    ap.add_argument("--capacity", type=int, default=1000, help="clients per reflector (rr_capacity)")
+    ap.add_argument("--phase", choices=["prepare-finish", "all"], default="prepare-finish")
+    ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--observe", type=float, default=20)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/kubescale-bgp-lab"))
     ap.add_argument("--out", type=Path, default=Path("bench/bgp_lab/results.json"))
-    ap.add_argument("--plot", type=Path, help="write a PNG plot (needs matplotlib)")
-    ap.add_argument("--append", action="store_true", help="add to the runs already in --out")
+    ap.add_argument("--plot", type=Path, help="write the probe timelines of --out as PNG (matplotlib)")
     args = ap.parse_args(argv)
+    if args.kind == "table":
+        print(table(json.loads(args.out.read_text()).get("datastore_runs", [])))
+        return 0
     if os.geteuid() != 0:
         ap.error("needs root: it creates network namespaces")
-
-    results: list[dict] = []
-    commands: list[str] = []
-    if args.append and args.out.exists():
-        previous = json.loads(args.out.read_text())
-        results, commands = previous["results"], previous["commands"]
-    commands.append(shlex.join(["python", "bench/bgp_lab/run.py", *(argv if argv is not None else sys.argv[1:])]))
-    runs = [("route_reflector", n) for n in args.rr] + [("mesh", n) for n in args.mesh]
-    for mode, n in runs:
-        plan = make_plan(n, mode)
-        t = time.monotonic()
-        res = run(plan, args.workdir / f"{mode}-{n}", timeout=args.timeout, observe_s=args.observe,
-                  min_mem_kib=args.min_free_mib * 1024, log=lambda m: print(m, flush=True))
-        d = res.as_dict()
-        d["wall_s"] = round(time.monotonic() - t, 1)
-        d["timeout_s"] = args.timeout
-        results.append(d)
-        print(json.dumps(d), flush=True)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({
-            "commands": commands,
-            "machine": {"cpus": os.cpu_count(), "kernel": platform.release(), "bird": _bird_version(),
-                        "mem_available_mib_at_end": mem_available_kib() // 1024},
-            "results": results}, indent=1) + "\n")
-    print(table(results))
-    print(ratios(results))
+    t = time.monotonic()
+    row = measure(args.kind, args, args.workdir / f"{args.kind}-{args.n}", log=lambda m: print(m, flush=True))
+    row["wall_s"] = round(time.monotonic() - t, 1)
+    row["command"] = shlex.join(["python", "bench/bgp_lab/run.py", *(argv if argv is not None else sys.argv[1:])])
+    row["machine"] = {
+        "cpus": os.cpu_count(),
+        "kernel": platform.release(),
+        "bird": _bird_version(),
+        "mem_available_mib_at_end": mem_available_kib() // 1024,
+    }
+    data = json.loads(args.out.read_text()) if args.out.exists() else {}
+    runs = data.get("datastore_runs", [])
+    runs.append(row)
+    data["datastore_runs"] = runs
+    args.out.write_text(json.dumps(data, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in row.items() if k != "timeline"}), flush=True)
     if args.plot:
-        from bgp_lab.plot import plot
-        plot(results, args.plot)
+        from bgp_lab.plot import plot_timelines
+
+        plot_timelines(runs, args.plot)
     return 0
 
 

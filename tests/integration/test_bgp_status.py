@@ -37,8 +37,8 @@ def module(args: str, check_mode: bool = False) -> tuple[int, dict]:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    from bgp_lab.configs import make_plan, node_config
-    from bgp_lab.scenario import Scenario
+    from bgp_lab.plan_configs import make_plan, node_config
+    from bgp_lab.plan_scenario import Scenario
 
     plan = make_plan(3, "route_reflector", reflectors=2)
     plan["reflectors"] = plan["reflectors"][:1]  # one reflector is enough here

@@ -64,8 +64,8 @@ def sessions(sc) -> dict[str, dict]:
 
 @pytest.fixture
 def lab(tmp_path):
-    from bgp_lab.configs import make_plan
-    from bgp_lab.scenario import Scenario
+    from bgp_lab.plan_configs import make_plan
+    from bgp_lab.plan_scenario import Scenario
 
     plan = make_plan(4, "route_reflector")
     sc = Scenario(plan, tmp_path / "lab", threads=4)
@@ -83,7 +83,7 @@ def lab(tmp_path):
 
 
 def test_role_configures_reloads_without_dropping_sessions_and_is_idempotent(lab, tmp_path):
-    from bgp_lab.configs import make_plan
+    from bgp_lab.plan_configs import make_plan
 
     plan4 = lab.plan
     first = task_results(play(tmp_path, role_vars(lab, plan4, route_reflector_verify_established=True)))
@@ -120,7 +120,7 @@ def test_config_bird_rejects_never_replaces_the_live_file(lab, tmp_path):
 
 
 def test_plan_without_reflectors_is_refused_naming_the_variable(lab, tmp_path):
-    from bgp_lab.configs import make_plan
+    from bgp_lab.plan_configs import make_plan
 
     proc = play(tmp_path, role_vars(lab, make_plan(4, "mesh")), check=False)
     assert proc.returncode != 0
@@ -136,7 +136,7 @@ def test_plan_without_reflectors_is_refused_naming_the_variable(lab, tmp_path):
 ])
 def test_rendered_config_passes_bird_parse(variant, tmp_path):
     """Every template variant is accepted by ``bird -p`` (BIRD 1.6 variants need the 1.6 binary)."""
-    from bgp_lab.configs import make_plan, reflector_config
+    from bgp_lab.plan_configs import make_plan, reflector_config
 
     binary = "bird" if variant["route_reflector_bird_version"] == 2 else BIRD16
     if not Path(binary).exists() and binary != "bird":

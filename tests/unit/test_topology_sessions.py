@@ -96,17 +96,15 @@ def test_global_node_and_selector_scopes():
     assert sessions(sel) == {("a", "ip:10.9.9.9", ROLE_EXTERNAL)}
 
 
-def test_peer_ip_of_a_calico_node_needs_both_ends():
+def test_peer_ip_of_a_calico_node_gets_the_reverse_peering_when_the_as_matches():
+    # confd client.go updatePeersV1, second pass: the node with peerIP and the BGPPeer's AS peers back
     nodes = [node("a", "10.0.0.1"), node("b", "10.0.0.2")]
     one_way = world(nodes, [peer("p", node="a", peerIP="10.0.0.2", asNumber=64512)], mesh=False)
-    assert configured(one_way)["a"] == {"b"}
-    assert sessions(one_way) == set()
-    both = world(
-        nodes,
-        [peer("p", node="a", peerIP="10.0.0.2", asNumber=64512), peer("q", node="b", peerIP="10.0.0.1")],
-        mesh=False,
-    )
-    assert sessions(both) == {("a", "b", ROLE_PEER)}
+    assert configured(one_way) == {"a": {"b"}, "b": {"a"}}
+    assert sessions(one_way) == {("a", "b", ROLE_PEER)}
+    other_as = world(nodes, [peer("p", node="a", peerIP="10.0.0.2", asNumber=65000)], mesh=False)
+    assert configured(other_as) == {"a": {"b"}, "b": set()}
+    assert sessions(other_as) == set()
 
 
 def test_roles_from_cluster_ids():

@@ -14,10 +14,13 @@ builds it from etcd key/values). The rules (docs/topology.md, "The session model
 * a BGPPeer applies to the node named by ``node``, else to the nodes ``nodeSelector`` matches, else to
   every node (global). With ``peerSelector`` the local node configures each other matching node and
   that node configures the local one back (confd adds the reverse peering); with ``peerIP`` it
-  configures that address only (a Calico node's IP, else an external speaker ``ip:<address>``);
+  configures that address (a Calico node's IP, else an external speaker ``ip:<address>``), and a
+  Calico node with that IP and AS configures the local node back; :func:`peerings` has the details
+  (global before node-scoped, the first peering of an IP wins, no peering to oneself);
 * a session is up when both ends configure each other (external speakers are assumed to accept);
-* a node with a cluster ID treats a peer whose cluster ID differs (or is absent) as its route
-  reflector client (confd renders ``rr client; rr cluster id``);
+* a node with a cluster ID treats a same-AS peer whose cluster ID differs (or is absent) as its route
+  reflector client (confd renders ``rr client; rr cluster id``); a ``peerIP`` peering carries no
+  cluster ID, so a reflector treats a same-AS ``peerIP`` peer as a client even within its cluster;
 * propagation (RFC 4271 / RFC 4456): a node sends its own route to every peer; an iBGP-learned route
   is not sent on to iBGP peers, except by a reflector: learned from a client it goes to every peer,
   from a non-client to clients only, with the reflector's cluster ID added to the CLUSTER_LIST; a
@@ -48,7 +51,10 @@ from ansible_collections.kubescale.calico.plugins.module_utils.calico.selector i
 )
 
 DEFAULT_AS = 64512
-KIND_KEYS = {"nodes": "nodes", "bgppeers": "bgppeers", "bgpconfigurations": "bgpconfigurations"}
+KIND_KEYS = {"nodes": "nodes", "bgppeers": "bgppeers", "bgpconfigurations": "bgpconfigurations", "ippools": "ippools"}
+SCOPE_MESH = "mesh"  # confd's "Node-to-node mesh" section (protocol Mesh_<ip>)
+SCOPE_GLOBAL = "global"  # /global/peer_v4/<ip>: every node renders it (protocol Global_<ip>)
+SCOPE_NODE = "node"  # /host/<node>/peer_v4/<ip> (protocol Node_<ip>)
 ROLE_PEER = "peer"  # plain BGP session: neither end reflects for the other
 ROLE_CLIENT = "client"  # (reflector, client, "client"): the first reflects for the second
 ROLE_RR_RR = "rr-rr"  # reflectors of different clusters: each treats the other as a client
@@ -65,6 +71,27 @@ class Speaker:
     asn: int
     cluster_id: str | None
     labels: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class Peering:
+    """One BGP peer of one node as confd renders it (a ``protocol bgp`` block)."""
+
+    name: str  # the peer's node name, or ``ip:<address>`` for a speaker that is no Calico node
+    ip: str
+    asn: int
+    rr_cluster_id: str  # the peer's cluster ID as confd knows it ("" for a peerIP peering)
+    scope: str  # SCOPE_MESH / SCOPE_GLOBAL / SCOPE_NODE
+    port: int | None = None
+
+    def rr_client(self, local: Speaker) -> bool:
+        """confd's ``rr client; rr cluster id`` test: same AS, local has a cluster ID, the peer's differs."""
+        return (
+            self.scope != SCOPE_MESH
+            and self.asn == local.asn
+            and local.cluster_id is not None
+            and self.rr_cluster_id != local.cluster_id
+        )
 
 
 def objects_from_kvs(kvs: Iterable) -> dict[str, list[dict]]:
@@ -133,43 +160,114 @@ def _peer_ip(text: str) -> str:
     return text.rsplit(":", 1)[0] if text.count(":") == 1 else text
 
 
-def configured(objects: Mapping) -> dict[str, set[str]]:
-    """What each node's BIRD is told to peer with (confd's view): node name -> node names and ``ip:<addr>``."""
+def _peer_port(text: str) -> int | None:
+    if text.startswith("[") and "]:" in text:
+        return int(text.rsplit(":", 1)[1])
+    return int(text.rsplit(":", 1)[1]) if text.count(":") == 1 else None
+
+
+def _as_peer(s: Speaker) -> tuple[str, int, str]:
+    """confd's ``nodeAsBGPPeers``: a node seen as a peer (IP, AS, cluster ID)."""
+    return s.ip, s.asn, s.cluster_id or ""
+
+
+def _remote(spec: Mapping, nodes: Mapping[str, Speaker], default_as: int) -> list[tuple[str, int, str, int | None]]:
+    """The peers a BGPPeer names: the ``peerSelector`` nodes, else its ``peerIP`` (no cluster ID)."""
+    if spec.get("peerSelector"):
+        tree = parse_selector(spec["peerSelector"], "peerSelector")
+        return [(*_as_peer(s), None) for s in nodes.values() if selector_matches(tree, s.labels)]
+    if not spec.get("peerIP"):
+        return []
+    text = str(spec["peerIP"])
+    return [(_peer_ip(text), int(spec.get("asNumber") or default_as), "", _peer_port(text))]
+
+
+def _reverse_locals(spec: Mapping, nodes: Mapping[str, Speaker], default_as: int) -> list[str]:
+    """confd's second pass: the nodes a BGPPeer's remote side names (peerSelector, else peerIP + AS)."""
+    if spec.get("peerSelector"):
+        tree = parse_selector(spec["peerSelector"], "peerSelector")
+        return [n for n, s in nodes.items() if selector_matches(tree, s.labels)]
+    if not spec.get("peerIP"):
+        return []
+    ip, asn = _peer_ip(str(spec["peerIP"])), int(spec.get("asNumber") or default_as)
+    return [n for n, s in nodes.items() if s.ip == ip and s.asn == asn]
+
+
+def peerings(objects: Mapping) -> dict[str, list[Peering]]:
+    """Each speaker's rendered BGP peers, in confd's order: mesh, global, node-specific.
+
+    confd (``pkg/backends/calico/client.go`` ``updatePeersV1``): BGPPeers without ``node`` and
+    ``nodeSelector`` become global peerings (keyed by peer IP, the first one wins), then the
+    node-scoped ones (skipped where a global one has that IP), then the reverse peerings (each node
+    the remote side names peers back with every local node, unless a peering with that IP exists).
+    A peering to the node's own IP is skipped (the template's "Skipping ourselves").
+    """
     nodes = speakers(objects)
+    default_as = global_as(objects)
     by_ip = {s.ip: n for n, s in nodes.items()}
-    out: dict[str, set[str]] = {n: set() for n in nodes}
-    if mesh_enabled(objects):
-        for name, s in nodes.items():
-            if s.cluster_id is None:
-                out[name].update(m for m in nodes if m != name)
-    for peer in objects.get("bgppeers") or []:
-        spec = _spec(peer)
-        local = _local_nodes(spec, nodes)
-        if spec.get("peerSelector"):
-            tree = parse_selector(spec["peerSelector"], "peerSelector")
-            remote = [n for n, s in nodes.items() if selector_matches(tree, s.labels)]
-            for a in local:
-                for b in remote:
-                    if a != b:
-                        out[a].add(b)
-                        out[b].add(a)  # the reverse peering confd adds
-        elif spec.get("peerIP"):
-            ip = _peer_ip(str(spec["peerIP"]))
-            target = by_ip.get(ip, f"ip:{ip}")
-            for a in local:
-                if a != target:
-                    out[a].add(target)
+    ordered = sorted(objects.get("bgppeers") or [], key=lambda p: p["metadata"]["name"])
+    global_peers: dict[str, Peering] = {}
+    node_peers: dict[str, dict[str, Peering]] = {n: {} for n in nodes}
+
+    def make(ip: str, asn: int, cid: str, port: int | None, scope: str) -> Peering:
+        return Peering(by_ip.get(ip, f"ip:{ip}"), ip, asn, cid, scope, port)
+
+    def emit_node(local: str, peer: tuple[str, int, str, int | None]) -> None:
+        if peer[0] in global_peers or peer[0] in node_peers[local]:
+            return
+        node_peers[local][peer[0]] = make(*peer, SCOPE_NODE)
+
+    for bgp_peer in ordered:
+        spec = _spec(bgp_peer)
+        if not spec.get("node") and not spec.get("nodeSelector"):
+            for peer in _remote(spec, nodes, default_as):
+                global_peers.setdefault(peer[0], make(*peer, SCOPE_GLOBAL))
+    for bgp_peer in ordered:
+        spec = _spec(bgp_peer)
+        if spec.get("node") or spec.get("nodeSelector"):
+            remote = _remote(spec, nodes, default_as)
+            for local in _local_nodes(spec, nodes):
+                for peer in remote:
+                    emit_node(local, peer)
+    for bgp_peer in ordered:
+        spec = _spec(bgp_peer)
+        back = [(*_as_peer(nodes[n]), None) for n in _local_nodes(spec, nodes)]
+        for local in _reverse_locals(spec, nodes, default_as):
+            for peer in back:
+                emit_node(local, peer)
+
+    mesh = mesh_enabled(objects)
+    mesh_peers = {n: make(*_as_peer(s), None, SCOPE_MESH) for n, s in sorted(nodes.items())} if mesh else {}
+    out: dict[str, list[Peering]] = {}
+    for name, me in nodes.items():
+        rendered: list[Peering] = []
+        if mesh and me.cluster_id is None:  # a reflector ignores the mesh setting
+            rendered += [p for n, p in mesh_peers.items() if n != name]
+        rendered += [p for ip, p in sorted(global_peers.items()) if ip != me.ip]
+        rendered += [p for ip, p in sorted(node_peers[name].items()) if ip != me.ip]
+        out[name] = rendered
     return out
 
 
-def _treats_as_client(local: Speaker, peer: Speaker) -> bool:
-    return local.cluster_id is not None and peer.cluster_id != local.cluster_id
+def configured(objects: Mapping, rendered: Mapping[str, list[Peering]] | None = None) -> dict[str, set[str]]:
+    """What each node's BIRD is told to peer with (confd's view): node name -> node names and ``ip:<addr>``."""
+    rendered = peerings(objects) if rendered is None else rendered
+    return {name: {p.name for p in peers} for name, peers in rendered.items()}
+
+
+def reflected_by(objects: Mapping, rendered: Mapping[str, list[Peering]] | None = None) -> dict[str, set[str]]:
+    """{node: the peers it renders with ``rr client``} (the sessions on which it reflects)."""
+    nodes = speakers(objects)
+    rendered = peerings(objects) if rendered is None else rendered
+    return {n: {p.name for p in peers if p.rr_client(nodes[n])} for n, peers in rendered.items()}
 
 
 def sessions(objects: Mapping) -> set[tuple[str, str, str]]:
     """Established sessions as (a, b, role); for ROLE_CLIENT a is the reflector, else a < b."""
     nodes = speakers(objects)
-    config = configured(objects)
+    rendered = peerings(objects)
+    config = configured(objects, rendered)
+    reflects = reflected_by(objects, rendered)
     out: set[tuple[str, str, str]] = set()
     for a, targets in config.items():
         for b in targets:
@@ -182,7 +280,7 @@ def sessions(objects: Mapping) -> set[tuple[str, str, str]]:
             if sa.asn != sb.asn:
                 out.add((a, b, ROLE_EBGP))
                 continue
-            a_reflects, b_reflects = _treats_as_client(sa, sb), _treats_as_client(sb, sa)
+            a_reflects, b_reflects = b in reflects[a], a in reflects[b]
             if a_reflects and b_reflects:
                 out.add((a, b, ROLE_RR_RR))
             elif a_reflects:
