@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from ansible_runner import run_modules
+from playbook_run import run_modules
 from test_bgp_topology import MULTI, multi_cluster_inventory
 
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.resources import key_for
@@ -217,10 +217,10 @@ def test_the_module_finds_and_fixes_drift_after_a_marker_answered(etcd_single, c
 def test_a_failed_re_read_after_the_writes_fails_nothing(client, plan, monkeypatch):
     real = apply_mod._Run.__init__
 
-    def init(self, store, plan):
+    def init(self, store, plan, *args, **kwargs):
         if store.check_mode:  # the re-run that would prove the new state a no-op
             raise EtcdError("etcd went away after the writes")
-        real(self, store, plan)
+        real(self, store, plan, *args, **kwargs)
 
     monkeypatch.setattr(apply_mod._Run, "__init__", init)
     assert apply_plan(CalicoStore(client), plan)["changed"] is True
