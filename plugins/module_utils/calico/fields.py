@@ -80,12 +80,12 @@ def validate_labels(labels: Any, field: str = "metadata.labels", allow_removal: 
     if not isinstance(labels, dict):
         raise ValidationError(f"{field}: must be a mapping of label keys to string values")
     for key, value in labels.items():
-        if type(key) is not str or key not in _VALID_LABEL_KEYS:
+        if not isinstance(key, str) or key not in _VALID_LABEL_KEYS:
             validate_qualified_key(key, field)
             _remember(_VALID_LABEL_KEYS, key)
         if value is None and allow_removal:
             continue
-        if type(value) is str and value in _VALID_LABEL_VALUES:
+        if isinstance(value, str) and value in _VALID_LABEL_VALUES:
             continue
         if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE_RE.match(value):
             raise ValidationError(f"{field}.{key}: value {value!r} is not a valid label value "
