@@ -45,7 +45,7 @@ for i in "${!names[@]}"; do
 done
 for i in "${!names[@]}"; do
   [ "${results[$i]}" = 0 ] && continue
-  grep -E '^(FAILED|ERROR) ' "$logs/${names[$i]}.log" | sed "s/^/  ${names[$i]}: /" | head -40
+  grep -E '^(FAILED|ERROR) |^ERROR: |^fatal: ' "$logs/${names[$i]}.log" | sed "s/^/  ${names[$i]}: /" | head -40
 done
 echo "steps: $(( ${#names[@]} - failed )) passed, $failed failed"
 exit $((failed > 0))
