@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ansible_runner import COLLECTIONS, REPO
+from playbook_run import COLLECTIONS, REPO
 
 RUNNER = shutil.which("ansible-runner")
 pytestmark = pytest.mark.skipif(RUNNER is None, reason="pip install ansible-runner")

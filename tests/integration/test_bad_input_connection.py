@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from ansible_runner import run_modules
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from etcd_fixtures import free_port
+from playbook_run import run_modules
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Bad input to calico_datastore_migrate, etcd_v2_to_v3 and pki_certificate, through Ansible.
 
-Each module's cases run as the tasks of one playbook (tests/integration/ansible_runner.py), so
+Each module's cases run as the tasks of one playbook (tests/integration/playbook_run.py), so
 Ansible's argument handling is part of what is tested. Every case must fail with a clear one-line
 message, and leave the etcd revision (v3), the v2 source and the files as they were.
 """
@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 
 import pytest
-from ansible_runner import run_modules
 from datagen import calico_v1_dataset as gen
+from playbook_run import run_modules
 
 from ansible_collections.kubescale.calico.plugins.module_utils.etcd.v2 import EtcdV2Client
 

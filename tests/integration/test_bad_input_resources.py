@@ -18,7 +18,7 @@ import copy
 import re
 
 import pytest
-from ansible_runner import run_modules
+from playbook_run import run_modules
 
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.fields import ValidationError
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.resources import validate

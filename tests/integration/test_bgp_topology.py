@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ansible_runner import run_module, run_playbook
+from playbook_run import run_module, run_playbook
 
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.resources import key_for
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.store import CalicoStore

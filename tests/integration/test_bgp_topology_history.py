@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from ansible_runner import run_module
+from playbook_run import run_module
 
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.resources import KEY_ROOT, key_for
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.store import CalicoStore

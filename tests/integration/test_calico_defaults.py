@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import yaml
-from ansible_runner import run_playbook
+from playbook_run import run_playbook
 
 PLAY = """
 - hosts: localhost

@@ -12,9 +12,9 @@ from __future__ import annotations
 import base64
 
 import pytest
-from ansible_runner import run_module, run_modules
 from fake_k8s_api import FakeKubeAPI
 from pki import TestPKI
+from playbook_run import run_module, run_modules
 
 NS = "kube-system"
 TOKEN = "test-token-123"

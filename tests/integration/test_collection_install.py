@@ -16,7 +16,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from ansible_runner import run_playbook
+from playbook_run import run_playbook
 
 REPO = Path(__file__).resolve().parents[2]
 

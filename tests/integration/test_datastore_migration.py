@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 import pytest
-from ansible_runner import playbook_env, run_module, run_modules, run_playbook
 from datagen import calico_v1_dataset as gen
 from etcd_fixtures import make_server
+from playbook_run import playbook_env, run_module, run_modules, run_playbook
 
 from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client import EtcdError
 from ansible_collections.kubescale.calico.plugins.module_utils.etcd.v2 import EtcdV2Client, EtcdV2Error

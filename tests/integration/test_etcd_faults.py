@@ -11,8 +11,8 @@ import os
 import re
 
 import pytest
-from ansible_runner import run_modules
 from etcd_fixtures import free_port, make_server
+from playbook_run import run_modules
 
 from ansible_collections.kubescale.calico.plugins.module_utils.etcd.client import EtcdClient, EtcdError
 

@@ -1,6 +1,6 @@
 """etcd_info, etcd_member, etcd_snapshot and etcd_auth run through ansible-playbook against real etcd.
 
-Every module call goes through ``ansible_runner.run_module`` (a one-task playbook on localhost),
+Every module call goes through ``playbook_run.run_module`` (a one-task playbook on localhost),
 so argument specs, no_log, check mode and diff mode are Ansible's own. Clusters that a test
 reconfigures (members added or removed, auth switched on) are started for that test only and
 stopped by PID, also when the test fails.
@@ -18,8 +18,8 @@ import time
 import urllib.request
 
 import pytest
-from ansible_runner import run_module, run_modules
 from etcd_fixtures import ETCD, ETCDCTL, free_port, make_server
+from playbook_run import run_module, run_modules
 
 
 def _ok(result: dict) -> dict:

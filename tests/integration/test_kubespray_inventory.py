@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import yaml
-from ansible_runner import REPO, run_playbook
+from playbook_run import REPO, run_playbook
 
 KUBESPRAY = REPO / "inventories" / "kubespray-example"
 

@@ -12,9 +12,9 @@ import threading
 import time
 
 import pytest
-from ansible_runner import run_playbook
 from fake_k8s_api import FakeKubeAPI
 from pki import TestPKI
+from playbook_run import run_playbook
 
 NS = "kube-system"
 TOKEN = "role-test-token"

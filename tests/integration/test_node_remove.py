@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from ansible_runner import run_module, run_modules
+from playbook_run import run_module, run_modules
 
 from ansible_collections.kubescale.calico.plugins.module_utils.calico import ipam
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.resources import key_for

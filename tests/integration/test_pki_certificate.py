@@ -7,7 +7,7 @@ import pwd
 import stat
 
 import pytest
-from ansible_runner import run_module, run_modules
+from playbook_run import run_module, run_modules
 
 
 def _ca(tmp_path, name: str) -> dict:

@@ -11,7 +11,7 @@ import json
 
 import pytest
 import yaml
-from ansible_runner import REPO, run_modules, run_playbook
+from playbook_run import REPO, run_modules, run_playbook
 
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.resources import key_for
 from ansible_collections.kubescale.calico.plugins.module_utils.topology.planner import plan_topology

@@ -1,6 +1,6 @@
 """Ansible callback for tests: append each task result as one JSON line to the file named by $RESULT_FILE.
 
-Used by tests/integration/ansible_runner.py. The result is what a callback sees (the module's return
+Used by tests/integration/playbook_run.py. The result is what a callback sees (the module's return
 values, ``changed``, ``diff``, ``warnings``, ``invocation`` with no_log values censored) plus
 ``failed``.
 """
