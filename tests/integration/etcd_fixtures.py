@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -61,10 +62,39 @@ def snapshot_tool() -> list[str]:
     return [ETCDUTL] if ETCDUTL else [ETCDCTL]
 
 
+_HANDED_OUT: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port free now and outside the kernel's ephemeral range.
+
+    A port the kernel picked with bind(0) is an ephemeral one: until etcd binds it, any outgoing
+    connection (the first members of a cluster dialing each other, a client of another test) may take
+    it as its source port, and etcd then exits with "address already in use" (seen in CI). Ports below
+    the ephemeral range are never handed out that way.
+    """
+    low, _high = _ephemeral_range()
+    candidates = list(range(max(1024, low - 12000), low))
+    random.shuffle(candidates)
+    for port in candidates:
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError("no free loopback port below the ephemeral range")
 
 
 @dataclass
