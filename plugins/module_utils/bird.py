@@ -125,6 +125,10 @@ class BirdClient:
     def route_count(self) -> dict:
         return parse_route_count(self.command("show route count"))
 
+    def prefixes(self) -> set[str]:
+        """The prefixes of BIRD's table that have a primary (best) route."""
+        return parse_prefixes(self.command("show route primary"))
+
     def configure(self, check_only: bool = False) -> str:
         """Reload (or only check) the config BIRD was started with; return BIRD's last line."""
         return self.command("configure check" if check_only else "configure")[-1][1]
@@ -230,6 +234,15 @@ def parse_route_count(lines: list[tuple[int, str]]) -> dict:
             "networks": sum(t["networks"] for t in tables.values()), "tables": tables}
 
 
+def parse_prefixes(lines: list[tuple[int, str]]) -> set[str]:
+    """Prefixes of ``show route`` (BIRD 2: a 1007 line per network; 1.6: per route, network first)."""
+    out = set()
+    for code, text in lines:
+        if code == 1007 and text[:1].isalnum() and "/" in text.split(maxsplit=1)[0]:
+            out.add(text.split(maxsplit=1)[0])
+    return out
+
+
 def _parse_time(value: str, reference: _dt.datetime | None) -> _dt.datetime | None:
     """Parse BIRD's time formats: ISO date-time, or time-of-day relative to ``reference``."""
     for fmt in ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
@@ -276,11 +289,15 @@ def session_view(proto: dict, server_time: str | None) -> dict:
     }
 
 
-def bgp_status(path: str, timeout: float = 10.0) -> dict:
-    """Read status and BGP sessions from the BIRD listening on ``path``."""
+def bgp_status(path: str, timeout: float = 10.0, expect_routes: list[str] | None = None) -> dict:
+    """Read status and BGP sessions from the BIRD listening on ``path``.
+
+    With ``expect_routes`` (prefixes), also which of them BIRD's table lacks (``routes_missing``).
+    """
     with BirdClient(path, timeout) as client:
         status = client.status()
         protocols = client.protocols()
+        table = client.prefixes() if expect_routes else set()
     sessions = [session_view(p, status["server_time"]) for p in protocols if p["proto"] == "BGP"]
     down = [s["name"] for s in sessions if not s["established"]]
     return {
@@ -294,4 +311,13 @@ def bgp_status(path: str, timeout: float = 10.0) -> dict:
         "sessions_total": len(sessions),
         "sessions_established": len(sessions) - len(down),
         "not_established": down,
+        "found": True,
+        "routes_missing": [p for p in expect_routes or [] if p not in table],
     }
+
+
+def not_running() -> dict:
+    """The answer when no candidate socket exists and that is allowed: no daemon, no sessions."""
+    return {"socket": None, "found": False, "version": None, "router_id": None,
+            "server_time": None, "last_reboot": None, "last_reconfiguration": None, "sessions": [],
+            "sessions_total": 0, "sessions_established": 0, "not_established": [], "routes_missing": []}

@@ -18,9 +18,30 @@ options:
   socket:
     description:
       - Path of BIRD's control socket.
-      - When omitted, the first existing of C(/var/run/calico/bird.ctl) (Calico) and
-        C(/run/bird/bird.ctl) (Debian/Ubuntu bird2) is used.
+      - When omitted, the first existing of O(sockets) is used.
+      - Mutually exclusive with O(sockets).
     type: path
+  sockets:
+    description:
+      - Candidate control sockets; the first that exists is read. One task instead of a C(stat) per path.
+      - Default C(/var/run/calico/bird.ctl) (Calico) and C(/run/bird/bird.ctl) (Debian/Ubuntu bird2).
+    type: list
+    elements: path
+  missing_ok:
+    description:
+      - When no control socket exists (BIRD does not run on this host), return RV(found=false) and no
+        sessions instead of failing.
+      - A socket that exists but does not answer still fails.
+    type: bool
+    default: false
+  expect_routes:
+    description:
+      - Prefixes (for example the other nodes' pod blocks) that must have a route in BIRD's table;
+        the module fails listing the ones missing (RV(routes_missing)).
+      - With C(until)/C(retries), waits until a node has learned every block.
+    type: list
+    elements: str
+    default: []
   expect_established:
     description:
       - Fail when any BGP session is not C(Established); the failure lists those sessions.
@@ -52,6 +73,20 @@ EXAMPLES = r"""
     socket: /var/run/calico/bird.ctl
     expect_established: true
 
+- name: Sessions of a worker, if BIRD runs there (one task, no stat loop)
+  kubescale.calico.bgp_status:
+    sockets: [/var/run/calico/bird.ctl, /run/bird/bird.ctl]
+    missing_ok: true
+  register: bgp
+
+- name: Wait until this node has learned the other nodes' blocks
+  kubescale.calico.bgp_status:
+    expect_routes: [192.168.10.0/26, 192.168.10.64/26]
+  register: bgp
+  until: bgp.routes_missing | length == 0
+  retries: 30
+  delay: 2
+
 - name: Wait until all sessions of a freshly configured reflector are up
   kubescale.calico.bgp_status:
     socket: /run/bird/bird.ctl
@@ -63,10 +98,21 @@ EXAMPLES = r"""
 
 RETURN = r"""
 socket:
-  description: The control socket that was read.
+  description: The control socket that was read (null when none exists and O(missing_ok) is set).
   returned: always
   type: str
   sample: /run/bird/bird.ctl
+found:
+  description: Whether a control socket was found (always true unless O(missing_ok) is set).
+  returned: always
+  type: bool
+  sample: true
+routes_missing:
+  description: The prefixes of O(expect_routes) without a route in BIRD's table.
+  returned: success
+  type: list
+  elements: str
+  sample: [192.168.10.64/26]
 version:
   description: BIRD version.
   returned: success
@@ -138,6 +184,8 @@ not_established:
   elements: str
 """
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubescale.calico.plugins.module_utils.bird import (
@@ -145,6 +193,7 @@ from ansible_collections.kubescale.calico.plugins.module_utils.bird import (
     BirdError,
     bgp_status,
     find_socket,
+    not_running,
 )
 
 
@@ -152,14 +201,22 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "socket": {"type": "path"},
+            "sockets": {"type": "list", "elements": "path"},
+            "missing_ok": {"type": "bool", "default": False},
             "expect_established": {"type": "bool", "default": False},
+            "expect_routes": {"type": "list", "elements": "str", "default": []},
             "timeout": {"type": "float", "default": 10.0},
         },
+        mutually_exclusive=[("socket", "sockets")],
         supports_check_mode=True,
     )
-    path = module.params["socket"] or find_socket(DEFAULT_SOCKETS)
+    params = module.params
+    candidates = [params["socket"]] if params["socket"] else params["sockets"] or list(DEFAULT_SOCKETS)
+    path = find_socket(candidates)
+    if params["missing_ok"] and not any(os.path.lexists(c) for c in candidates):
+        module.exit_json(changed=False, **not_running())
     try:
-        result = bgp_status(path, module.params["timeout"])
+        result = bgp_status(path, params["timeout"], expect_routes=params["expect_routes"])
     except BirdError as exc:
         module.fail_json(msg=str(exc), socket=path)
     if module.params["expect_established"] and result["not_established"]:
@@ -168,6 +225,10 @@ def main() -> None:
             for s in result["sessions"] if not s["established"]
         )
         module.fail_json(msg=f"BGP sessions not established: {down}", **result)
+    if result["routes_missing"]:
+        module.fail_json(msg=f"{len(result['routes_missing'])} of {len(params['expect_routes'])} expected routes "
+                             f"not in BIRD's table: {', '.join(result['routes_missing'][:20])}"
+                             f"{' ...' if len(result['routes_missing']) > 20 else ''}", **result)
     module.exit_json(changed=False, **result)
 
 

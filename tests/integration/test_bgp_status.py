@@ -111,3 +111,51 @@ def test_missing_socket_fails_naming_the_path(tmp_path):
     rc, out = module(f"socket={path}")
     assert rc != 0
     assert out["msg"] == f"BIRD control socket {path} does not exist (is BIRD running?)"
+
+
+def test_sockets_reads_the_first_that_exists(lab, tmp_path):
+    rr = lab.lab.hosts["rr-0"].socket
+    rc, out = module(f"sockets={tmp_path / 'absent.ctl'},{rr}")
+    assert rc == 0, out
+    assert out["socket"] == rr and out["found"] is True
+    assert out["router_id"] == lab.lab.hosts["rr-0"].ip
+
+
+def test_missing_ok_without_a_socket_reports_no_daemon(tmp_path):
+    rc, out = module(f"sockets={tmp_path / 'a.ctl'},{tmp_path / 'b.ctl'} missing_ok=true expect_established=true")
+    assert rc == 0, out
+    assert out["found"] is False and out["socket"] is None
+    assert out["sessions"] == [] and out["changed"] is False
+
+
+def test_missing_ok_still_reads_a_socket_that_exists(lab):
+    rc, out = module(f"socket={lab.lab.hosts['rr-0'].socket} missing_ok=true")
+    assert rc == 0, out
+    assert out["found"] is True and out["sessions_total"] == 3
+
+
+def test_socket_and_sockets_together_are_refused(lab):
+    rr = lab.lab.hosts["rr-0"].socket
+    rc, out = module(f"socket={rr} sockets={rr}")
+    assert rc != 0
+    assert "mutually exclusive" in out["msg"] and "socket" in out["msg"]
+
+
+def test_expect_routes_passes_once_the_reflected_block_is_in_the_table(lab):
+    other = lab.blocks["node-0001"]  # reaches node-0000 only through the reflector
+    deadline = time.monotonic() + 30
+    while True:
+        rc, out = module(f"socket={lab.lab.hosts['node-0000'].socket} expect_routes={other}")
+        if rc == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert rc == 0, out
+    assert out["routes_missing"] == []
+
+
+def test_expect_routes_fails_listing_the_blocks_the_table_lacks(lab):
+    own = lab.blocks["node-0000"]
+    rc, out = module(f"socket={lab.lab.hosts['node-0000'].socket} expect_routes={own},10.254.0.0/26,10.254.1.0/26")
+    assert rc != 0
+    assert out["routes_missing"] == ["10.254.0.0/26", "10.254.1.0/26"]
+    assert out["msg"] == "2 of 3 expected routes not in BIRD's table: 10.254.0.0/26, 10.254.1.0/26"

@@ -135,3 +135,9 @@ def test_find_socket_prefers_first_existing(tmp_path):
     second.write_text("")
     assert bird.find_socket((str(first), str(second))) == str(second)
     assert bird.find_socket((str(first),)) == str(first)
+
+
+def test_parse_prefixes_of_show_route_primary():
+    # BIRD 2.0.12, two static protocols (one route not primary) and an IPv6 table
+    assert bird.parse_prefixes(lines("bird2_show_route_primary")) == {
+        "192.168.200.0/26", "192.168.200.64/26", "fd80::/64"}
