@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The lab: real systemd-nspawn hosts (tests/hosts/labhosts.py) converged by playbooks/site.yml.
-#   bash scripts/lab.sh up       # boot the hosts, legacy etcd + Calico 2.6 data, run site.yml, say where to look
+#   bash scripts/lab.sh up       # boot the hosts, legacy etcd + Calico 2.6 data, run site.yml, BIRD on every
+#                                # Calico node from etcd with the final route check, say where to look
 #   bash scripts/lab.sh status   # hosts, PIDs, the Kubernetes API stand-in
 #   bash scripts/lab.sh down     # stop everything by PID, unmount, remove the bridge
 #   bash scripts/lab.sh create   # only boot the hosts and start the stand-in (molecule/default)
@@ -117,6 +118,8 @@ case ${1:-up} in
     playbook tests/lab/prepare.yml
     log "playbooks/site.yml"
     playbook playbooks/site.yml
+    log "calico-node stand-ins from etcd on every Calico node; final check: every node has every other node's block"
+    playbook tests/lab/calico_node_from_etcd.yml
     where_to_look
     echo "  (make lab took $(( $(date +%s) - start )) s)"
     ;;

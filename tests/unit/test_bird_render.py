@@ -74,6 +74,18 @@ def test_global_peer_ip_on_every_node_skipping_the_node_that_has_it():
     assert set(b) == {"Global_192_0_2_1", "Node_10_0_0_1"}
 
 
+def test_an_ipv6_peer_stays_out_of_the_ipv4_config():
+    # confd puts IPv6 peers in bird6.cfg; the IPv4 bird.cfg (all this renders) has none
+    objs = {
+        "nodes": [node("a", "10.0.0.1")],
+        "bgpconfigurations": config(mesh=False),
+        "bgppeers": [peer("tor4", peerIP="192.0.2.1", asNumber=65000), peer("tor6", peerIP="fd00::1", asNumber=65000)],
+    }
+    text = render(objs, "a")
+    assert set(protocols(text)) == {"Global_192_0_2_1"}
+    assert "fd00" not in text
+
+
 def test_node_scoped_peer_ip_and_the_reverse_only_when_the_as_matches():
     objs = {
         "nodes": [node("a", "10.0.0.1"), node("b", "10.0.0.2"), node("c", "10.0.0.3", asn=65001)],

@@ -24,7 +24,7 @@ module only writes it out as BIRD 2 config. Followed (read through the search to
 BIRD 2 syntax: the import/export and ``add paths`` go into an ``ipv4`` channel. The ``direct``
 protocol is rendered (``gateway recursive`` resolves next hops through it). Not rendered: the
 kernel protocol (the lab measures BGP, not FIB programming), passwords, communities,
-IPv6. :func:`read_datastore` is what calico-node's syncer sees: one paged read of the Calico v3
+IPv6 (confd's ``bird6.cfg``: IPv6 peers are left out of the IPv4 config, as confd's ``bird.cfg`` leaves them). :func:`read_datastore` is what calico-node's syncer sees: one paged read of the Calico v3
 resources and one of the IPAM host affinities.
 """
 
@@ -157,5 +157,7 @@ def _render(objects: Mapping, me: Speaker, peers: list[Peering], extra: tuple[st
         out.append(f"# This node is configured as a route reflector with cluster ID {me.cluster_id};")
         out.append("# ignore node-to-node mesh setting.")
     for peer in peers:
+        if ":" in peer.ip:  # an IPv6 peer goes into confd's bird6.cfg, which is not rendered
+            continue
         out += _peer_block(peer, me.ip, me.asn, me.cluster_id, peer.rr_client(me))
     return "\n".join(out) + "\n"
