@@ -24,8 +24,9 @@ module only writes it out as BIRD 2 config. Followed (read through the search to
 BIRD 2 syntax: the import/export and ``add paths`` go into an ``ipv4`` channel. The ``direct``
 protocol is rendered (``gateway recursive`` resolves next hops through it). Not rendered: the
 kernel protocol (the lab measures BGP, not FIB programming), passwords, communities,
-IPv6 (confd's ``bird6.cfg``: IPv6 peers are left out of the IPv4 config, as confd's ``bird.cfg`` leaves them). :func:`read_datastore` is what calico-node's syncer sees: one paged read of the Calico v3
-resources and one of the IPAM host affinities.
+IPv6 (confd's ``bird6.cfg``: IPv6 peers are left out of the IPv4 config, as confd's ``bird.cfg``
+leaves them). :func:`read_datastore` is what calico-node's syncer sees: one paged read of the
+Calico v3 resources and one of the IPAM host affinities.
 """
 
 from __future__ import annotations
