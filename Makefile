@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 # Bench programs import the collection (through the .lab/collections link), tests/ helpers and bench/.
 export PYTHONPATH := $(CURDIR)/.lab/collections:$(CURDIR)/tests:$(CURDIR)/tests/integration:$(CURDIR)/bench
-.PHONY: deps link test lab lab-down plan build bench-topology bench-migration bench-bgp clean
+.PHONY: deps link test lab lab-down plan build bench-topology bench-migration bench-bgp bench-site clean
 
 deps:            ## apt + Python packages, and the collection link (idempotent)
 	bash scripts/install-deps.sh
@@ -31,6 +31,9 @@ bench-topology: link   ## B1: topology apply vs raw etcd, plan.yml vs a hostvars
 
 bench-migration: link  ## B2: seed-scale Calico v1 -> v3 migration vs raw read+write and etcdctl migrate (~5 min)
 	python3 -u bench/migration/run_b2.py --repeat 2
+
+bench-site: link       ## site.yml first run and no-op rerun on the lab at 9 and 50 hosts, cost per added host (root; ~25 min)
+	python3 -u bench/site/run.py --workers 2,43 --forks 20
 
 bench-bgp: link        ## BGP lab from etcd: real BIRD in namespaces, configs rendered from the datastore (root; ~40 min)
 	nice -n 10 python3 -u bench/bgp_lab/run.py rr --n 1000 --observe 30

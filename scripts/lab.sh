@@ -22,6 +22,11 @@ INV_STATIC=inventories/lab
 INV_HOSTS=$KSLAB_STATE_DIR/inventory.yml
 STANDIN=$KSLAB_STATE_DIR/k8s-standin
 export ANSIBLE_CONFIG=$REPO/ansible.cfg
+# Facts are gathered once and cached (docs/performance.md, "site.yml on many hosts"): a rerun does
+# not contact hosts for the one fact the plan reads. Remove $KSLAB_STATE_DIR/facts to gather again.
+export ANSIBLE_CACHE_PLUGIN=${ANSIBLE_CACHE_PLUGIN:-jsonfile}
+export ANSIBLE_CACHE_PLUGIN_CONNECTION=${ANSIBLE_CACHE_PLUGIN_CONNECTION:-$KSLAB_STATE_DIR/facts}
+export ANSIBLE_CACHE_PLUGIN_TIMEOUT=${ANSIBLE_CACHE_PLUGIN_TIMEOUT:-86400}
 # the lab's helper programs (Kubernetes API stand-in, v1 seeder) import the collection and tests/
 export PYTHONPATH=$REPO/.lab/collections:$REPO/tests${PYTHONPATH:+:$PYTHONPATH}
 
@@ -79,7 +84,8 @@ where_to_look() {
   inventory:   -i $INV_STATIC -i $INV_HOSTS
   ssh:         ssh -i $KSLAB_STATE_DIR/id_ed25519 -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@$mgmt
   hosts:       bash scripts/lab.sh status
-  rerun:       KSLAB_STATE_DIR=$KSLAB_STATE_DIR ansible-playbook -i $INV_STATIC -i $INV_HOSTS playbooks/site.yml
+  rerun:       KSLAB_STATE_DIR=$KSLAB_STATE_DIR ANSIBLE_CACHE_PLUGIN=jsonfile ANSIBLE_CACHE_PLUGIN_CONNECTION=$KSLAB_STATE_DIR/facts \\
+               ansible-playbook -i $INV_STATIC -i $INV_HOSTS playbooks/site.yml
   Calico 2.6 data (etcd v2 API, legacy etcd on the master):
                curl -s http://$master:2379/v2/keys/calico/v1/Ready
   migrated Calico v3 data (dedicated etcd, TLS with client certificates; run on a management host):

@@ -43,6 +43,37 @@ def validate(settings: dict) -> dict[str, str]:
     return out
 
 
+def _number(value: str) -> int | None:
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
+def merge(requirements: dict) -> dict[str, str]:
+    """One value per key from what several node groups need: the largest number, or the one common
+    non-number; different non-numbers are refused, naming the key and who wants what."""
+    if not isinstance(requirements, dict) or not requirements:
+        raise SysctlError("requirements: must be a non-empty mapping of node group to its settings")
+    wanted = {}
+    for group, settings in requirements.items():
+        if settings:
+            wanted[group] = validate(settings)
+    if not wanted:
+        raise SysctlError("requirements: no node group asks for any setting")
+    out: dict[str, str] = {}
+    conflicts = []
+    for key in sorted({k for settings in wanted.values() for k in settings}):
+        values = {group: settings[key] for group, settings in sorted(wanted.items()) if key in settings}
+        numbers = [_number(v) for v in values.values()]
+        if all(n is not None for n in numbers):
+            out[key] = str(max(numbers))
+        elif len(set(values.values())) == 1:
+            out[key] = next(iter(values.values()))
+        else:
+            conflicts.append(f"{key} ({', '.join(f'{g}: {v!r}' for g, v in values.items())})")
+    if conflicts:
+        raise SysctlError("node groups want different values for " + "; ".join(conflicts) + "; make them agree")
+    return out
+
+
 def render(settings: dict[str, str], header: str = "") -> str:
     """The file: the header as comment lines, then ``key = value`` sorted by key."""
     lines = [f"# {line}".rstrip() for line in header.splitlines()]

@@ -28,8 +28,15 @@ options:
     description:
       - Sysctl keys (dotted, for example C(net.ipv4.neigh.default.gc_thresh3)) to values (numbers or
         one-line strings). Every bad key or value is listed in one error before anything is written.
+      - Exactly one of O(settings) and O(requirements) is required.
     type: dict
-    required: true
+  requirements:
+    description:
+      - What several node groups of the host need, as C({group: {key: value}}); the file gets per key
+        the largest number, or the value all groups agree on. Groups that want different non-numbers
+        fail the task, naming the key and the groups. Empty groups are ignored.
+      - Role C(kubescale.calico.node_tuning) passes what the roles of the host's node groups ask for.
+    type: dict
   header:
     description: Text written as comment lines at the top of the file.
     type: str
@@ -67,6 +74,13 @@ EXAMPLES = r"""
       net.ipv4.neigh.default.gc_thresh3: 16384
       net.netfilter.nf_conntrack_max: 1048576
     stale_files: [/etc/sysctl.d/60-kubescale-proxy.conf]
+
+- name: A host that is a proxy and a worker - one file, per key the larger value
+  kubescale.calico.sysctl_file:
+    path: /etc/sysctl.d/60-kubescale-calico.conf
+    requirements:
+      proxy: {net.netfilter.nf_conntrack_max: 2097152, net.core.somaxconn: 32768}
+      worker: {net.netfilter.nf_conntrack_max: 1048576}
 """
 
 RETURN = r"""
@@ -96,6 +110,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubescale.calico.plugins.module_utils.sysctl_conf import (
     SysctlError,
+    merge,
     read,
     render,
     validate,
@@ -107,16 +122,22 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "path": {"type": "path", "required": True},
-            "settings": {"type": "dict", "required": True},
+            "settings": {"type": "dict"},
+            "requirements": {"type": "dict"},
             "header": {"type": "str", "default": ""},
             "stale_files": {"type": "list", "elements": "path", "default": []},
             "reload": {"type": "bool", "default": True},
         },
+        required_one_of=[("settings", "requirements")],
+        mutually_exclusive=[("settings", "requirements")],
         supports_check_mode=True,
     )
     path = module.params["path"]
     try:
-        settings = validate(module.params["settings"])
+        if module.params["requirements"] is not None:
+            settings = merge(module.params["requirements"])
+        else:
+            settings = validate(module.params["settings"])
     except SysctlError as exc:
         module.fail_json(msg=str(exc), path=path)
     content = render(settings, module.params["header"])

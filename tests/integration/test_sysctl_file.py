@@ -95,3 +95,20 @@ def test_node_tuning_one_file_with_the_larger_value_of_proxy_and_worker(tmp_path
     assert "(proxy, worker)" in path.read_text()
     again = run_playbook(playbook, inventory=inventory, extra_vars=extra, cwd=REPO)
     assert again.returncode == 0 and "changed=0" in again.stdout, again.stdout[-3000:]
+
+
+def test_requirements_that_disagree_fail_naming_the_groups_and_write_nothing(tmp_path):
+    path = tmp_path / "60-test.conf"
+    out = run_module("sysctl_file", {"path": str(path), "reload": False, "requirements": {
+        "proxy": {"net.ipv4.ip_local_port_range": "1024 65000"},
+        "worker": {"net.ipv4.ip_local_port_range": "32768 60999"}}})
+    assert out["failed"] is True
+    assert out["msg"] == ("node groups want different values for net.ipv4.ip_local_port_range "
+                          "(proxy: '1024 65000', worker: '32768 60999'); make them agree")
+    assert not path.exists()
+
+
+def test_settings_and_requirements_together_are_refused(tmp_path):
+    out = run_module("sysctl_file", {"path": str(tmp_path / "x.conf"), "settings": {"vm.swappiness": 1},
+                                     "requirements": {"worker": {"vm.swappiness": 1}}})
+    assert out["failed"] is True and "mutually exclusive" in out["msg"]
