@@ -11,7 +11,7 @@ import time
 
 from conftest import STATE, spec
 
-testinfra_hosts = ["ansible://master:management:proxy:worker"]
+testinfra_hosts = ["ansible://master", "ansible://management", "ansible://proxy", "ansible://worker"]
 
 
 def _wait(host, cmd: str, predicate, timeout: float = 60.0) -> str:
