@@ -50,15 +50,18 @@ def block_for(ip: str) -> str:
     return str(ipaddress.IPv4Network((int(BLOCK_NET.network_address) + 64 * index, 26)))
 
 
-def make_plan(n: int, mode: str, reflectors: int = 2, rr_capacity: int = 1000) -> dict:
+def make_plan(n: int, mode: str, reflectors: int = 2, rr_capacity: int = 1000,
+              candidates: list[int] | None = None) -> dict:
     """Plan for ``n`` worker nodes; ``mode`` is "mesh" or "route_reflector" (in-cluster reflectors:
-    the first ``reflectors`` nodes are the candidates, per cluster as many as the planner needs)."""
+    the first ``reflectors`` nodes are the candidates, or the nodes numbered ``candidates``; per
+    cluster as many as the planner needs)."""
     workers = [f"node-{i:04d}" for i in range(n)]
+    chosen = [workers[i] for i in candidates] if candidates is not None else workers[:reflectors]
     hostvars = {
         h: {"calico_bgp_ip": host_ip(i), "calico_rack": f"rack{i % 4}", "calico_zone": "lab"}
         for i, h in enumerate(workers)
     }
-    groups = {"worker": workers, "route_reflectors": workers[:reflectors] if mode == "route_reflector" else []}
+    groups = {"worker": workers, "route_reflectors": chosen if mode == "route_reflector" else []}
     settings = {
         "bgp_mode": mode,
         "rr_kind": "in_cluster",

@@ -77,6 +77,7 @@ def plot_timelines(runs: list[dict], out: Path) -> None:
             "rr": "one reflector stopped",
             "multi": "one reflector per cluster stopped",
             "join": "node joins",
+            "replace": "reflector replaced",
         }[run["kind"]]
         ax.plot(
             [s["t"] for s in line],

@@ -13,7 +13,9 @@ Run as root from the repository root, one measurement per call, e.g.::
 * ``switch``: a mesh converges, then the reflector plan is applied as site.yml does (``prepare``,
   wait for every rendered session, ``finish``; ``--phase all`` applies it at once), every revision
   the apply wrote synced back to back, probed throughout;
-* ``join``: reflectors converge, then a Node the inventory does not know is written to etcd.
+* ``join``: reflectors converge, then a Node the inventory does not know is written to etcd;
+* ``replace``: reflectors converge, then the last reflector is replaced by the next node in site.yml's
+  order (``prepare``, wait for every rendered session, ``finish``), probed throughout.
 
 Every run is bounded by ``--timeout``, torn down by PID, and appended to ``--out`` with its probe
 timeline (``--plot`` draws the timelines of all runs in ``--out``).
@@ -80,6 +82,29 @@ def _failover(sc: Scenario, plan: dict, observe: float) -> dict:
     return out
 
 
+def _replace(sc: Scenario, plan: dict, args) -> dict:
+    """Replace the last reflector by the next node (the inventory's route_reflectors group changes),
+    applied in site.yml's order (prepare: the new reflector and its peers; wait for every rendered
+    session; finish: the old one's cluster ID and peers removed); probed throughout."""
+    old = plan["reflectors"][-1]["name"]
+    kept = list(range(args.reflectors - 1))
+    new_plan = make_plan(args.n, "route_reflector", args.reflectors, args.capacity, candidates=[*kept, args.reflectors])
+    new = sorted({r["name"] for r in new_plan["reflectors"]} - {r["name"] for r in plan["reflectors"]})
+    probe = Probe(sc, interval=1.0).start()
+    time.sleep(3)
+    t = time.monotonic()
+    steps = sc.transition(new_plan, "prepare")
+    sessions_up = sc.wait_sessions(time.monotonic() + args.timeout)
+    steps += sc.transition(new_plan, "finish")
+    secs, _done, _outcome = sc.wait_converged(time.monotonic() + args.timeout)
+    out = {"replaced": {"old": old, "new": new}, "steps": steps, "sessions_up": sessions_up,
+           "replace_converged_s": round(time.monotonic() - t, 1) if secs else None}
+    time.sleep(args.observe)
+    out["probe"] = probe.stop()
+    out["timeline"] = probe.samples
+    return out
+
+
 def measure(kind: str, args, workdir: Path, log=print) -> dict:
     etcd = LabEtcd(workdir / "etcd").start()
     row: dict = {"kind": kind, "n": args.n, "load_avg_before": " ".join(Path("/proc/loadavg").read_text().split()[:3])}
@@ -112,7 +137,9 @@ def measure(kind: str, args, workdir: Path, log=print) -> dict:
             row.update(_converge(sc, plan, args.timeout, log))
             if row["outcome"] != "converged":
                 return row
-            if kind == "join":
+            if kind == "replace":
+                row.update(_replace(sc, plan, args))
+            elif kind == "join":
                 probe = Probe(sc).start()
                 time.sleep(2)
                 t = time.monotonic()
@@ -147,9 +174,10 @@ def table(runs: list[dict]) -> str:
             "multi": "multi-cluster, one reflector per cluster stopped",
             "switch": f"live mesh -> reflectors ({r.get('phase')})",
             "join": "node joins outside the inventory",
+            "replace": "reflector replaced (add the new, remove the old)",
         }
         conv = f"{r['converged_s']} s" if r.get("converged_s") else r.get("outcome", "")
-        trans = r.get("switch_converged_s") or r.get("join_converged_s")
+        trans = r.get("switch_converged_s") or r.get("join_converged_s") or r.get("replace_converged_s")
         pss = f"{r['pss_total_mib'] / 1024:.2f} GiB" if r.get("pss_total_mib") else "—"
         rows.append(
             f"| {what[r['kind']]} | {r['n']} | {r.get('reflectors', '—')} ({r.get('clusters', '—')}) | {conv} | "
@@ -162,7 +190,8 @@ def table(runs: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("kind", choices=["rr", "multi", "switch", "join", "table"], help="table: print --out's runs")
+    ap.add_argument("kind", choices=["rr", "multi", "switch", "join", "replace", "table"],
+                    help="table: print --out's runs")
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--reflectors", type=int, default=2, help="reflector candidates (first nodes)")
     ap.add_argument("--capacity", type=int, default=1000, help="clients per reflector (rr_capacity)")
@@ -178,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if os.geteuid() != 0:
         ap.error("needs root: it creates network namespaces")
+    # SIGTERM (e.g. from `timeout`) ends the run through the teardown, as Ctrl-C does
+    signal.signal(signal.SIGTERM, lambda *_args: sys.exit(143))
     t = time.monotonic()
     row = measure(args.kind, args, args.workdir / f"{args.kind}-{args.n}", log=lambda m: print(m, flush=True))
     row["wall_s"] = round(time.monotonic() - t, 1)
