@@ -32,7 +32,7 @@ options:
     type: dict
   requirements:
     description:
-      - What several node groups of the host need, as C({group: {key: value}}); the file gets per key
+      - What several node groups of the host need, a mapping of group name to its settings; the file gets per key
         the largest number, or the value all groups agree on. Groups that want different non-numbers
         fail the task, naming the key and the groups. Empty groups are ignored.
       - Role C(kubescale.calico.node_tuning) passes what the roles of the host's node groups ask for.
