@@ -85,7 +85,7 @@ def one_size(workers: int, forks: int, logs: Path) -> dict:
         playbook(env, state, "tests/lab/prepare.yml", logs / f"{workers}-prepare.log")
         first, first_recap = playbook(env, state, "playbooks/site.yml", logs / f"{workers}-site-first.log")
         rerun, rerun_recap = playbook(env, state, "playbooks/site.yml", logs / f"{workers}-site-rerun.log")
-        check, _ = playbook(env, state, "tests/lab/calico_node_from_etcd.yml", logs / f"{workers}-final-check.log")
+        check = playbook(env, state, "tests/lab/calico_node_from_etcd.yml", logs / f"{workers}-final-check.log")[0]
     finally:
         subprocess.run([*lab, "down"], cwd=REPO, env=env, check=False, stdout=subprocess.DEVNULL)
     hosts = 7 + workers
