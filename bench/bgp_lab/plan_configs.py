@@ -51,7 +51,7 @@ def blocks(plan: dict) -> dict[str, str]:
     return {node["name"]: str(next(subnets)) for node in plan["nodes"]}
 
 
-def node_config(plan: dict, node: dict, block: str, bird_version: int = 2, log: str | None = None) -> str:
+def node_config(plan: dict, node: dict, block: str, bird_version: int = 2, log: str | None = "stderr all") -> str:
     """BIRD config of one Calico node as the plan wants it."""
     asn = plan["as_number"]
     v2 = bird_version == 2

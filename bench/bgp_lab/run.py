@@ -34,6 +34,7 @@ import sys
 import time
 from pathlib import Path
 
+from ansible_collections.kubescale.calico.plugins.module_utils.topology.sessions import REFLECTOR_MESH_RULES
 from bgp_lab.configs import LabEtcd, add_node, apply, host_ip, make_plan, seed_ipam
 from bgp_lab.scenario import Probe, Scenario, mem_available_kib
 
@@ -107,9 +108,11 @@ def _replace(sc: Scenario, plan: dict, args) -> dict:
 
 def measure(kind: str, args, workdir: Path, log=print) -> dict:
     etcd = LabEtcd(workdir / "etcd").start()
-    row: dict = {"kind": kind, "n": args.n, "load_avg_before": " ".join(Path("/proc/loadavg").read_text().split()[:3])}
+    row: dict = {"kind": kind, "n": args.n, "reflector_mesh": args.reflector_mesh,
+                 "load_avg_before": " ".join(Path("/proc/loadavg").read_text().split()[:3])}
     try:
-        with etcd.client() as client, Scenario(client, workdir / "lab", log=log) as sc:
+        lab = workdir / "lab"
+        with etcd.client() as client, Scenario(client, lab, log=log, reflector_mesh=args.reflector_mesh) as sc:
             if kind == "switch":
                 row.update(_converge(sc, make_plan(args.n, "mesh"), args.timeout, log))
                 if row["outcome"] != "converged":
@@ -172,7 +175,7 @@ def table(runs: list[dict]) -> str:
         what = {
             "rr": "reflectors, one stopped",
             "multi": "multi-cluster, one reflector per cluster stopped",
-            "switch": f"live mesh -> reflectors ({r.get('phase')})",
+            "switch": f"live mesh -> reflectors ({r.get('phase')}, mesh rule {r.get('reflector_mesh', 'ignore')})",
             "join": "node joins outside the inventory",
             "replace": "reflector replaced (add the new, remove the old)",
         }
@@ -196,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reflectors", type=int, default=2, help="reflector candidates (first nodes)")
     ap.add_argument("--capacity", type=int, default=1000, help="clients per reflector (rr_capacity)")
     ap.add_argument("--phase", choices=["prepare-finish", "all"], default="prepare-finish")
+    ap.add_argument("--reflector-mesh", choices=list(REFLECTOR_MESH_RULES), default="ignore",
+                    help="which confd's mesh rule for reflectors: ignore (confd PR #116, Calico 3.3), keep (PR #311), "
+                         "exclude (PR #619: no node renders Mesh_<reflector>)")
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument("--observe", type=float, default=20)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/kubescale-bgp-lab"))

@@ -17,14 +17,27 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ansible_collections.kubescale.calico.plugins.module_utils.bird import BirdClient, BirdError
-from ansible_collections.kubescale.calico.plugins.module_utils.topology.bird_render import read_datastore, render_all
+from ansible_collections.kubescale.calico.plugins.module_utils.bird import (
+    BirdClient,
+    BirdError,
+    parse_prefixes,
+    parse_protocols,
+)
+from ansible_collections.kubescale.calico.plugins.module_utils.topology.bird_render import (
+    protocol_name,
+    read_datastore,
+    render_all,
+)
 from ansible_collections.kubescale.calico.plugins.module_utils.topology.sessions import peerings, speakers
 
 from .configs import BLOCK_NET, apply
 from .netlab import Lab
 
-EXTRA = ("timeformat route iso long ms;",)  # full timestamps on routes
+# Full timestamps on routes; BIRD's log to its own file (<node>.out). Without a log statement BIRD
+# logs to syslog, and where no syslog daemon listens glibc writes to the console: at N = 400 the
+# "Unexpected connect from unknown address" warnings of a mesh being dismantled went to a serial
+# console and took the machine's CPU (found with perf: uart_write under BIRD's syslog calls).
+EXTRA = ("timeformat route iso long ms;", "log stderr all;")
 
 
 def mem_available_kib() -> int:
@@ -41,20 +54,23 @@ def table_blocks(lab: Lab, name: str, timeout: float = 30.0) -> set[str] | None:
             lines = client.command(f"show route primary where net ~ {BLOCK_NET}")
     except (BirdError, OSError):
         return None
-    return {text.split()[0] for code, text in lines if code == 1007 and text[:1].isdigit()}
+    return parse_prefixes(lines)
 
 
 class Scenario:
     """The lab's calico-node stand-ins, configured only from what etcd holds."""
 
-    def __init__(self, client, workdir: Path, bird: str = "bird", log=print, threads: int = 8) -> None:
+    def __init__(self, client, workdir: Path, bird: str = "bird", log=print, threads: int = 8,
+                 reflector_mesh: str = "ignore") -> None:
         self.client = client
+        self.reflector_mesh = reflector_mesh  # which confd's mesh rule for reflectors (sessions.peerings)
         self.lab = Lab(workdir)
         self.bird = bird
         self.log = log
         self.pool = ThreadPoolExecutor(threads)
         self.objects: dict = {}
         self.configs: dict[str, str] = {}
+        self.peer_ips: dict[str, dict[str, str]] = {}  # node -> {BIRD protocol name: peer IP}
         self.stopped: set[str] = set()
         self.probes: list[Probe] = []
         self.t0 = time.monotonic()
@@ -85,7 +101,7 @@ class Scenario:
     def sync(self, revision: int | None = None) -> dict:
         """Read etcd, render every node, start new nodes and reload the changed ones."""
         objects = read_datastore(self.client, revision=revision)
-        configs = render_all(objects, extra=EXTRA)
+        configs = render_all(objects, extra=EXTRA, reflector_mesh=self.reflector_mesh)
         nodes = speakers(objects)
         new = [n for n in configs if n not in self.lab.hosts]
         if new and not self.lab.hosts:
@@ -93,7 +109,7 @@ class Scenario:
         elif new:
             self.lab.add_hosts([(n, nodes[n].ip) for n in new])
         changed = [n for n in configs if n not in new and n not in self.stopped and configs[n] != self.configs.get(n)]
-        rendered = peerings(objects)
+        rendered = peerings(objects, self.reflector_mesh)
         by_ip = {s.ip: n for n, s in nodes.items()}
         touched = [*new, *changed]
         neigh = [(n, [by_ip[p.ip] for p in rendered[n] if p.ip in by_ip]) for n in touched]
@@ -105,6 +121,7 @@ class Scenario:
             self.lab.wait_sockets(new, timeout=120)
         list(self.pool.map(lambda x: self.lab.reconfigure(x, configs[x]), changed))
         self.objects, self.configs = objects, configs
+        self.peer_ips = {n: {protocol_name(p): p.ip for p in rendered.get(n, [])} for n in configs}
         return {"revision": objects["revision"], "started": len(new), "reconfigured": len(changed)}
 
     def transition(self, plan: dict, phase: str = "all", dwell: float = 0.0) -> list[dict]:
@@ -131,24 +148,38 @@ class Scenario:
         """Peer addresses of ``name`` with no Established session, ignoring stopped nodes (None: no answer).
 
         Per address, not per protocol: while a node is both in the mesh and selector-peered, confd
-        renders two protocols to one address and only one of them can be up.
+        renders two protocols to one address and only one of them can be up. The short ``show
+        protocols`` is enough (the rendered protocol names map to peer addresses): at N = 400 a
+        ``show protocols all`` round over every node is millions of lines.
         """
-        protos = self.lab.query(name, "protocols", timeout=30)
-        if protos is None:
+        try:
+            with BirdClient(self.lab.hosts[name].socket, 30) as client:
+                protos = parse_protocols(client.command("show protocols"))
+        except (BirdError, OSError):
             return None
+        names = self.peer_ips.get(name, {})
         down_ips = {self.lab.hosts[n].ip for n in self.stopped}
-        bgp = [p for p in protos if p["proto"] == "BGP" and p.get("neighbor_address") not in down_ips]
-        up = {p.get("neighbor_address") for p in bgp if p.get("bgp_state") == "Established"}
-        return len({p.get("neighbor_address") for p in bgp} - up)
+        bgp = [(names.get(p["name"]), p) for p in protos if p["proto"] == "BGP"]
+        bgp = [(ip, p) for ip, p in bgp if ip not in down_ips]
+        up = {ip for ip, p in bgp if p["info"].startswith("Established")}
+        return len({ip for ip, _p in bgp} - up)
 
-    def wait_sessions(self, deadline: float) -> bool:
-        """Until every running node's rendered sessions are Established (what a verify step checks)."""
-        while time.monotonic() < deadline:
-            counts = list(self.pool.map(self.unestablished, self.nodes))
-            if all(c == 0 for c in counts):
-                return True
-            time.sleep(0.5)
-        return False
+    def wait_sessions(self, deadline: float, progress_every: float = 30.0) -> bool:
+        """Until every running node has had all its rendered sessions Established (what a verify step
+        checks, host by host): a node found complete is not asked again. Logs progress."""
+        pending = list(self.nodes)
+        began = last_log = time.monotonic()
+        while pending and time.monotonic() < deadline:
+            counts = dict(zip(pending, self.pool.map(self.unestablished, pending), strict=True))
+            pending = [n for n, c in counts.items() if c != 0]
+            if time.monotonic() - last_log >= progress_every and pending:
+                last_log = time.monotonic()
+                missing = sum(c for c in counts.values() if c)
+                self.log(f"sessions: {len(pending)} nodes waiting ({missing} peer addresses not Established, "
+                         f"{sum(c is None for c in counts.values())} not answering) after {last_log - began:.0f} s")
+            if pending:
+                time.sleep(0.5)
+        return not pending
 
     def tables(self, names: list[str] | None = None, pool: ThreadPoolExecutor | None = None) -> dict:
         """{node: its pool prefixes, None if it did not answer}; ``pool``: the probe's own threads."""
@@ -240,7 +271,7 @@ class Probe:
     def stop(self) -> dict:
         self._stop.set()
         if self._thread:
-            self._thread.join(timeout=300)
+            self._thread.join(timeout=60)  # a daemon thread: teardown goes on without it
         self._pool.shutdown(wait=False, cancel_futures=True)
         return self.summary()
 

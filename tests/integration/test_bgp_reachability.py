@@ -22,11 +22,12 @@ N = 20
 
 
 @pytest.fixture
-def lab(etcd_single, tmp_path):
+def lab(etcd_single, tmp_path, request):
     from bgp_lab.scenario import Scenario
 
+    rule = getattr(request, "param", "ignore")  # which confd's mesh rule for reflectors
     with etcd_single.client() as client:
-        sc = Scenario(client, tmp_path / "lab", threads=4)
+        sc = Scenario(client, tmp_path / "lab", threads=4, reflector_mesh=rule)
         try:
             yield sc
         finally:
@@ -129,6 +130,37 @@ def test_live_mesh_to_reflector_switch_measured_with_a_probe(lab):
     lossy = [s["t"] for s in probe.samples if s["lost_pairs"]]
     assert not lossy or lossy[-1] - lossy[0] <= 10, lossy  # seconds, not until the end
     assert probe.samples[-1]["lost_pairs"] == 0
+
+
+@pytest.mark.parametrize("lab", ["exclude"], indirect=True)
+def test_with_confd_excluding_reflectors_from_the_mesh_the_mesh_off_step_loses_nothing(lab):
+    """confd since PR #619 renders no ``Mesh_<rr>``: each client's reflector sessions are its
+    ``Node_<rr>`` protocols only, which the mesh-off revision leaves alone, so every block keeps a
+    path through the reflectors while the mesh sessions go (measured at N = 400 too, docs/bgp-lab.md).
+    Under the older rule (``ignore``) a client's session to a reflector can be its ``Mesh_<rr>``,
+    and the mesh-off revision drops it."""
+    from bgp_lab.configs import make_plan
+    from bgp_lab.scenario import Probe
+
+    _start(lab, "mesh")
+    rr_plan = make_plan(N, "route_reflector")
+    lab.transition(rr_plan, phase="prepare")
+    assert lab.wait_sessions(time.monotonic() + 60)
+    rr_ips = {lab.lab.hosts[r["name"]].ip for r in rr_plan["reflectors"]}
+    client_conf = next(c for n, c in lab.configs.items() if lab.lab.hosts[n].ip not in rr_ips)
+    assert not any(f"Mesh_{ip.replace('.', '_')} " in client_conf for ip in rr_ips)
+    time.sleep(1)
+    probe = Probe(lab, interval=0.5).start()
+    time.sleep(1)
+    steps = lab.transition(rr_plan, phase="finish")
+    assert sum(s["reconfigured"] for s in steps) == N - 2  # every client dropped its mesh
+    time.sleep(5)
+    summary = probe.stop()
+    print("mesh off (confd mesh rule exclude):", json.dumps(summary), [s["lost_pairs"] for s in probe.samples])
+    assert summary["samples"] >= 5
+    assert summary["max_lost_pairs_at_a_sample"] == 0, summary
+    assert "Mesh_" not in "".join(lab.configs.values())
+    assert _complete(lab) == {}
 
 
 def test_teardown_leaves_no_namespace_and_no_process(etcd_single, tmp_path):

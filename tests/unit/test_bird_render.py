@@ -183,6 +183,26 @@ def test_reflector_renders_rr_client_and_cluster_id_for_clients_and_other_cluste
     assert not any("rr client" in body for body in w1.values())
 
 
+def test_reflector_mesh_rules_of_the_three_confd_generations():
+    """ignore (confd PR #116): a client still renders Mesh_<rr>; keep (PR #311): the reflector is in the
+    mesh too; exclude (PR #619): nobody renders a mesh protocol to a reflector. Same sessions under
+    ignore and exclude: Mesh_<rr> on a client never has a counterpart."""
+    objs = _rr_objects()
+    rr_mesh = {"Mesh_10_0_0_1", "Mesh_10_0_0_2", "Mesh_10_0_0_3"}
+    ignore = {n: set(protocols(c)) for n, c in render_all(objs).items()}
+    assert rr_mesh <= ignore["w1"] and not any(p.startswith("Mesh_") for p in ignore["rr1"])
+    exclude = {n: set(protocols(c)) for n, c in render_all(objs, reflector_mesh="exclude").items()}
+    assert not rr_mesh & exclude["w1"] and "Mesh_10_0_0_12" in exclude["w1"]
+    assert not any(p.startswith("Mesh_") for p in exclude["rr1"])
+    keep_confs = render_all(objs, reflector_mesh="keep")
+    keep = protocols(keep_confs["rr1"])
+    assert {"Mesh_10_0_0_2", "Mesh_10_0_0_11", "Mesh_10_0_0_12"} <= set(keep)
+    assert "ignore node-to-node mesh setting" not in keep_confs["rr1"]
+    assert sessions(objs) == sessions(objs, "exclude")  # Mesh_<rr> on a client never comes up
+    with pytest.raises(ValueError, match="reflector_mesh must be one of ignore, keep, exclude"):
+        render_all(objs, reflector_mesh="drop")
+
+
 def test_as_per_node_local_as_and_peer_as():
     confs = render_all(_rr_objects())
     assert "local as 65100;" in confs["w2"]

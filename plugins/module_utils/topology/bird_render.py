@@ -13,7 +13,9 @@ module only writes it out as BIRD 2 config. Followed (read through the search to
   greater (a string comparison in Go's template); ``Global_<ip>`` and ``Node_<ip>`` peers with ``rr
   client; rr cluster id <own id>`` when the AS is the same, the node has a cluster ID and the peer's
   cluster ID differs; ``_port_<n>`` added to the name when the peer has a port; a node with a cluster
-  ID renders no mesh (Calico >= 3.3: "ignore node-to-node mesh setting");
+  ID renders no mesh (Calico >= 3.3: "ignore node-to-node mesh setting"); confd's later mesh rules
+  for reflectors (PR #311 keeps them in the mesh, PR #619 also drops ``Mesh_<rr>`` on every other
+  node) are the ``reflector_mesh`` argument, see :func:`sessions.peerings`;
 * ``bird_aggr.cfg.template``: ``protocol static`` with ``route <block> blackhole`` for each block
   affine to the node (``/calico/ipam/v2/host/<node>/ipv4/block/<cidr>``, /32 skipped) and
   ``calico_aggr()``, which exports a block itself and nothing beneath it;
@@ -36,6 +38,7 @@ from collections.abc import Mapping
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.ipam import HOST_PREFIX
 from ansible_collections.kubescale.calico.plugins.module_utils.calico.resources import KEY_ROOT
 from ansible_collections.kubescale.calico.plugins.module_utils.topology.sessions import (
+    REFLECTOR_MESH_IGNORE,
     SCOPE_GLOBAL,
     SCOPE_MESH,
     Peering,
@@ -107,18 +110,23 @@ def _filters(objects: Mapping, blocks: list[str]) -> list[str]:
     return [*out, "  reject;", "}"]
 
 
-def render(objects: Mapping, node: str, extra: tuple[str, ...] = ()) -> str:
-    """The BIRD 2 config of ``node``; ``extra`` lines go after ``router id`` (e.g. a log target)."""
+def render(
+    objects: Mapping, node: str, extra: tuple[str, ...] = (), reflector_mesh: str = REFLECTOR_MESH_IGNORE
+) -> str:
+    """The BIRD 2 config of ``node``; ``extra`` lines go after ``router id`` (e.g. a log target);
+    ``reflector_mesh``: which confd's mesh rule for reflectors (:func:`sessions.peerings`)."""
     nodes = speakers(objects)
     if node not in nodes:
         raise RenderError(f"node {node!r}: no Node with spec.bgp.ipv4Address in the datastore")
-    return _render(objects, nodes[node], peerings(objects)[node], extra)
+    return _render(objects, nodes[node], peerings(objects, reflector_mesh)[node], extra)
 
 
-def render_all(objects: Mapping, extra: tuple[str, ...] = ()) -> dict[str, str]:
+def render_all(
+    objects: Mapping, extra: tuple[str, ...] = (), reflector_mesh: str = REFLECTOR_MESH_IGNORE
+) -> dict[str, str]:
     """Every speaker's config (the peerings computed once)."""
     nodes = speakers(objects)
-    rendered = peerings(objects)
+    rendered = peerings(objects, reflector_mesh)
     return {name: _render(objects, me, rendered[name], extra) for name, me in nodes.items()}
 
 
@@ -154,7 +162,7 @@ def _render(objects: Mapping, me: Speaker, peers: list[Peering], extra: tuple[st
         "}",
         "",
     ]
-    if me.cluster_id:
+    if me.cluster_id and not any(p.scope == SCOPE_MESH for p in peers):  # not under reflector_mesh "keep"
         out.append(f"# This node is configured as a route reflector with cluster ID {me.cluster_id};")
         out.append("# ignore node-to-node mesh setting.")
     for peer in peers:

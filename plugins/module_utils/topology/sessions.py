@@ -10,7 +10,13 @@ builds it from etcd key/values). The rules (docs/topology.md, "The session model
   the global one (BGPConfiguration ``default`` ``asNumber``, else 64512);
 * mesh: when ``nodeToNodeMeshEnabled`` is not false (absent = on), every speaker without a
   ``routeReflectorClusterID`` configures every other speaker; a node with a cluster ID ignores the
-  mesh setting (confd: "ignore node-to-node mesh setting");
+  mesh setting (confd: "ignore node-to-node mesh setting"). confd changed this twice, so
+  :func:`peerings` takes the rule (``reflector_mesh``): ``ignore`` (the default; confd PR #116,
+  Calico 3.3), ``keep`` (confd PR #311, Jan 2020: a reflector stays in the mesh like any node) and
+  ``exclude`` (confd PR #619, Oct 2021: a reflector renders no mesh and every other node skips it
+  in its mesh, "Skipping <ip> as it is a route reflector"). The sessions that come up are the same
+  under ``ignore`` and ``exclude``; the rendered protocols differ (``ignore``: a client also renders
+  ``Mesh_<rr>``, which never comes up but can take the reflector's incoming connection);
 * a BGPPeer applies to the node named by ``node``, else to the nodes ``nodeSelector`` matches, else to
   every node (global). With ``peerSelector`` the local node configures each other matching node and
   that node configures the local one back (confd adds the reverse peering); with ``peerIP`` it
@@ -53,6 +59,10 @@ from ansible_collections.kubescale.calico.plugins.module_utils.calico.selector i
 DEFAULT_AS = 64512
 KIND_KEYS = {"nodes": "nodes", "bgppeers": "bgppeers", "bgpconfigurations": "bgpconfigurations", "ippools": "ippools"}
 SCOPE_MESH = "mesh"  # confd's "Node-to-node mesh" section (protocol Mesh_<ip>)
+REFLECTOR_MESH_IGNORE = "ignore"  # a reflector renders no mesh; others still render Mesh_<rr>
+REFLECTOR_MESH_KEEP = "keep"  # a reflector is in the mesh like any node
+REFLECTOR_MESH_EXCLUDE = "exclude"  # a reflector renders no mesh and no node renders Mesh_<rr>
+REFLECTOR_MESH_RULES = (REFLECTOR_MESH_IGNORE, REFLECTOR_MESH_KEEP, REFLECTOR_MESH_EXCLUDE)
 SCOPE_GLOBAL = "global"  # /global/peer_v4/<ip>: every node renders it (protocol Global_<ip>)
 SCOPE_NODE = "node"  # /host/<node>/peer_v4/<ip> (protocol Node_<ip>)
 ROLE_PEER = "peer"  # plain BGP session: neither end reflects for the other
@@ -193,8 +203,10 @@ def _reverse_locals(spec: Mapping, nodes: Mapping[str, Speaker], default_as: int
     return [n for n, s in nodes.items() if s.ip == ip and s.asn == asn]
 
 
-def peerings(objects: Mapping) -> dict[str, list[Peering]]:
+def peerings(objects: Mapping, reflector_mesh: str = REFLECTOR_MESH_IGNORE) -> dict[str, list[Peering]]:
     """Each speaker's rendered BGP peers, in confd's order: mesh, global, node-specific.
+
+    ``reflector_mesh``: which confd's mesh rule for nodes with a cluster ID (module docstring).
 
     confd (``pkg/backends/calico/client.go`` ``updatePeersV1``): BGPPeers without ``node`` and
     ``nodeSelector`` become global peerings (keyed by peer IP, the first one wins), then the
@@ -202,6 +214,8 @@ def peerings(objects: Mapping) -> dict[str, list[Peering]]:
     the remote side names peers back with every local node, unless a peering with that IP exists).
     A peering to the node's own IP is skipped (the template's "Skipping ourselves").
     """
+    if reflector_mesh not in REFLECTOR_MESH_RULES:
+        raise ValueError(f"reflector_mesh must be one of {', '.join(REFLECTOR_MESH_RULES)}, got {reflector_mesh!r}")
     nodes = speakers(objects)
     default_as = global_as(objects)
     by_ip = {s.ip: n for n, s in nodes.items()}
@@ -241,8 +255,9 @@ def peerings(objects: Mapping) -> dict[str, list[Peering]]:
     out: dict[str, list[Peering]] = {}
     for name, me in nodes.items():
         rendered: list[Peering] = []
-        if mesh and me.cluster_id is None:  # a reflector ignores the mesh setting
-            rendered += [p for n, p in mesh_peers.items() if n != name]
+        if mesh and (me.cluster_id is None or reflector_mesh == REFLECTOR_MESH_KEEP):
+            skip = {n for n, s in nodes.items() if s.cluster_id} if reflector_mesh == REFLECTOR_MESH_EXCLUDE else set()
+            rendered += [p for n, p in mesh_peers.items() if n != name and n not in skip]
         rendered += [p for ip, p in sorted(global_peers.items()) if ip != me.ip]
         rendered += [p for ip, p in sorted(node_peers[name].items()) if ip != me.ip]
         out[name] = rendered
@@ -262,10 +277,10 @@ def reflected_by(objects: Mapping, rendered: Mapping[str, list[Peering]] | None 
     return {n: {p.name for p in peers if p.rr_client(nodes[n])} for n, peers in rendered.items()}
 
 
-def sessions(objects: Mapping) -> set[tuple[str, str, str]]:
+def sessions(objects: Mapping, reflector_mesh: str = REFLECTOR_MESH_IGNORE) -> set[tuple[str, str, str]]:
     """Established sessions as (a, b, role); for ROLE_CLIENT a is the reflector, else a < b."""
     nodes = speakers(objects)
-    rendered = peerings(objects)
+    rendered = peerings(objects, reflector_mesh)
     config = configured(objects, rendered)
     reflects = reflected_by(objects, rendered)
     out: set[tuple[str, str, str]] = set()
