@@ -67,13 +67,14 @@ def plot_timelines(runs: list[dict], out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 4.2))
-    for run in runs:
+    fig, ax = plt.subplots(figsize=(13, 4.8))
+    colours = plt.cm.tab20.colors  # more runs than the default cycle's 10 colours
+    for i, run in enumerate(runs):
         line = run.get("timeline") or []
         if not line:
             continue
         what = {
-            "switch": f"mesh -> reflectors ({run.get('phase')})",
+            "switch": f"mesh -> reflectors ({run.get('phase')}, mesh rule {run.get('reflector_mesh', 'ignore')})",
             "rr": "one reflector stopped",
             "multi": "one reflector per cluster stopped",
             "join": "node joins",
@@ -84,15 +85,17 @@ def plot_timelines(runs: list[dict], out: Path) -> None:
             [s["lost_pairs"] for s in line],
             marker=".",
             drawstyle="steps-post",
+            color=colours[i % len(colours)],
             label=f"{what}, N={run['n']}",
         )
     ax.set(
         xlabel="seconds since the probe started (dots: samples of every node's table, ~1/s or as load allows)",
-        ylabel="(node, block) pairs lost",
+        ylabel="(node, block) pairs lost (symlog)",
         title="Reachability through transitions (real BIRD, from etcd)",
     )
+    ax.set_yscale("symlog", linthresh=1)  # 0 stays visible next to 100,000
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)

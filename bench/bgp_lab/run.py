@@ -103,6 +103,8 @@ def _replace(sc: Scenario, plan: dict, args) -> dict:
     time.sleep(args.observe)
     out["probe"] = probe.stop()
     out["timeline"] = probe.samples
+    for step in steps:
+        step["t"] = round(step.pop("done_at") - probe.t0, 2)
     return out
 
 
@@ -118,7 +120,7 @@ def measure(kind: str, args, workdir: Path, log=print) -> dict:
                 if row["outcome"] != "converged":
                     return row
                 rr = make_plan(args.n, "route_reflector", args.reflectors, args.capacity)
-                probe = Probe(sc, interval=1.0).start()
+                probe = Probe(sc, interval=1.0, answer_timeout=args.answer_timeout).start()
                 time.sleep(3)
                 t = time.monotonic()
                 if args.phase == "all":
@@ -131,6 +133,8 @@ def measure(kind: str, args, workdir: Path, log=print) -> dict:
                 row["switch_converged_s"] = round(time.monotonic() - t, 1) if secs else None
                 time.sleep(args.observe)
                 row["probe"] = probe.stop()
+                for step in row["steps"]:  # on the probe's clock, as the timeline's "t"
+                    step["t"] = round(step.pop("done_at") - probe.t0, 2)
                 row["phase"] = args.phase
                 row["timeline"] = probe.samples
                 return row
@@ -203,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="which confd's mesh rule for reflectors: ignore (confd PR #116, Calico 3.3), keep (PR #311), "
                          "exclude (PR #619: no node renders Mesh_<reflector>)")
     ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--answer-timeout", type=float, default=30,
+                    help="switch: seconds the probe waits for one BIRD (slower: counted unanswered)")
     ap.add_argument("--observe", type=float, default=20)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/kubescale-bgp-lab"))
     ap.add_argument("--out", type=Path, default=Path("bench/bgp_lab/results.json"))

@@ -133,6 +133,7 @@ class Scenario:
         steps = []
         for rev in range(start + 1, end + 1):
             step = self.sync(rev)
+            step["done_at"] = time.monotonic()  # when every changed BIRD had been told to reload
             steps.append(step)
             if step["reconfigured"] and dwell:
                 time.sleep(dwell)
@@ -181,11 +182,13 @@ class Scenario:
                 time.sleep(0.5)
         return not pending
 
-    def tables(self, names: list[str] | None = None, pool: ThreadPoolExecutor | None = None) -> dict:
-        """{node: its pool prefixes, None if it did not answer}; ``pool``: the probe's own threads."""
+    def tables(self, names: list[str] | None = None, pool: ThreadPoolExecutor | None = None,
+               timeout: float = 30.0) -> dict:
+        """{node: its pool prefixes, None if it did not answer in ``timeout`` s}; ``pool``: the probe's
+        own threads."""
         names = self.nodes if names is None else names
         runner = pool or self.pool
-        return dict(zip(names, runner.map(lambda x: table_blocks(self.lab, x), names), strict=True))
+        return dict(zip(names, runner.map(lambda x: table_blocks(self.lab, x, timeout), names), strict=True))
 
     def wait_converged(self, deadline: float) -> tuple[float | None, int, str]:
         """Until every running node has every running node's block: (seconds since t0, done, outcome)."""
@@ -211,9 +214,12 @@ class Probe:
     holder and as owner of blocks.
     """
 
-    def __init__(self, sc: Scenario, interval: float = 1.0) -> None:
+    def __init__(self, sc: Scenario, interval: float = 1.0, answer_timeout: float = 30.0) -> None:
         self.sc = sc
         self.interval = interval
+        # a BIRD busy reloading can take seconds to answer; a short timeout counts it "unanswered"
+        # and keeps the rounds coming while hundreds of daemons reload
+        self.answer_timeout = answer_timeout
         self.baseline: dict[str, set[str]] = {}
         self.excluded_blocks: set[str] = set()
         self.samples: list[dict] = []
@@ -243,7 +249,7 @@ class Probe:
 
     def sample(self) -> dict:
         names = [n for n in self.baseline if n not in self.sc.stopped]
-        got = self.sc.tables(names, self._pool)
+        got = self.sc.tables(names, self._pool, self.answer_timeout)
         lost = 0
         missing_nodes = 0
         unanswered = 0
