@@ -182,6 +182,26 @@ class Scenario:
                 time.sleep(0.5)
         return not pending
 
+    def wait_fed_by(self, peer_ips: set[str], deadline: float) -> bool:
+        """Until every running node not at ``peer_ips`` has, from each of them, an Established session
+        that imported every other running node's block: a path via each reflector, not just one
+        (converged only means every block arrived by some path)."""
+        blocks = self.objects.get("blocks") or {}
+        every = self.expected()
+        pending = [n for n in self.nodes if self.lab.hosts[n].ip not in peer_ips]
+        while pending and time.monotonic() < deadline:
+            def fed(name: str) -> bool:
+                protos = self.lab.query(name, "protocols", timeout=30) or []
+                want = len(every - set(blocks.get(name, [])))
+                got = {p.get("neighbor_address"): p.get("routes_imported", 0) for p in protos
+                       if p["proto"] == "BGP" and p.get("bgp_state") == "Established"}
+                return all(got.get(ip, -1) >= want for ip in peer_ips)
+
+            pending = [n for n, ok in zip(pending, self.pool.map(fed, pending), strict=True) if not ok]
+            if pending:
+                time.sleep(0.5)
+        return not pending
+
     def tables(self, names: list[str] | None = None, pool: ThreadPoolExecutor | None = None,
                timeout: float = 30.0) -> dict:
         """{node: its pool prefixes, None if it did not answer in ``timeout`` s}; ``pool``: the probe's
